@@ -1,0 +1,69 @@
+import type { Clock } from '../core/clock.ts';
+import { isSecretFormat, randomSecret, sha256 } from '../core/ids.ts';
+import type { ClientRecord, Store, TokenRecord } from '../store/store.ts';
+
+export type TokenCheck =
+  | { ok: true; token: TokenRecord; client: ClientRecord }
+  | { ok: false; reason: 'malformed' | 'unknown' | 'expired' | 'revoked' | 'client_mismatch' };
+
+/**
+ * Consumer tokens and tickets. Tokens and tickets are 256-bit random values handed out once and
+ * stored only as SHA-256 hashes; validation is a format check, then one hash lookup (never a slow
+ * hash), so a flood of bogus tokens costs little.
+ */
+export class TokenService {
+  readonly #store: Store;
+  readonly #clock: Clock;
+  readonly #idleTtlMs: number;
+  readonly #ticketTtlMs: number;
+  /** Is this token connected right now (on this node)? Live tokens never expire. */
+  readonly #isLive: (tokenHash: string) => boolean;
+
+  constructor(opts: { store: Store; clock: Clock; idleTtlS: number; ticketTtlS: number; isLive: (tokenHash: string) => boolean }) {
+    this.#store = opts.store;
+    this.#clock = opts.clock;
+    this.#idleTtlMs = opts.idleTtlS * 1000;
+    this.#ticketTtlMs = opts.ticketTtlS * 1000;
+    this.#isLive = opts.isLive;
+  }
+
+  async issue(clientId: string): Promise<string> {
+    const token = randomSecret();
+    const now = this.#clock.now();
+    await this.#store.createToken({ hash: sha256(token), clientId, createdAt: now, lastUsedAt: now });
+    return token;
+  }
+
+  /** Validates a presented token (`clientId` given when the client named itself, e.g. header client_id). */
+  async check(token: string, clientId?: string): Promise<TokenCheck> {
+    if (!isSecretFormat(token)) return { ok: false, reason: 'malformed' };
+    return this.checkHash(sha256(token), clientId);
+  }
+
+  async checkHash(hash: string, clientId?: string): Promise<TokenCheck> {
+    const token = await this.#store.getToken(hash);
+    if (!token) return { ok: false, reason: 'unknown' };
+    if (clientId !== undefined && clientId !== token.clientId) return { ok: false, reason: 'client_mismatch' };
+    if (this.#clock.now() - token.lastUsedAt > this.#idleTtlMs && !this.#isLive(hash)) {
+      await this.#store.deleteToken(hash);
+      return { ok: false, reason: 'expired' };
+    }
+    const client = await this.#store.getClient(token.clientId);
+    if (!client || client.revokedAt !== null) return { ok: false, reason: 'revoked' };
+    return { ok: true, token, client };
+  }
+
+  async issueTicket(tokenHash: string): Promise<{ ticket: string; expiresInS: number }> {
+    const ticket = randomSecret();
+    await this.#store.createTicket(sha256(ticket), tokenHash, this.#clock.now() + this.#ticketTtlMs);
+    return { ticket, expiresInS: Math.round(this.#ticketTtlMs / 1000) };
+  }
+
+  /** Single use: the ticket is gone after this call, valid or not. */
+  async redeemTicket(ticket: string): Promise<TokenCheck> {
+    if (!isSecretFormat(ticket)) return { ok: false, reason: 'malformed' };
+    const tokenHash = await this.#store.consumeTicket(sha256(ticket), this.#clock.now());
+    if (!tokenHash) return { ok: false, reason: 'unknown' };
+    return this.checkHash(tokenHash);
+  }
+}

@@ -1,0 +1,54 @@
+import { randomId, randomSecret, sha256 } from '../core/ids.ts';
+import { configFrom, parse, UsageError, type Io } from './options.ts';
+import { withStore } from './with-store.ts';
+
+export const KEYS_USAGE = `hubcast keys create --name NAME [--json]
+hubcast keys list [--json]
+hubcast keys revoke NAME_OR_ID [--json]
+  Ingest keys authorize POST /entity (Authorization: Bearer <key>). A key is shown once and stored only as a hash.`;
+
+export async function keysCommand(args: string[], io: Io): Promise<number> {
+  const [sub, ...rest] = args;
+  const { values, positionals } = parse(rest, { name: { type: 'string' }, json: { type: 'boolean' } });
+  if (values.help || !sub) {
+    io.out(KEYS_USAGE + '\n');
+    return sub ? 0 : 2;
+  }
+  const config = configFrom(values);
+  const json = values.json === true;
+  switch (sub) {
+    case 'create': {
+      const name = values.name as string | undefined;
+      if (!name || name.length > 200) throw new UsageError('keys create needs --name NAME (1–200 characters)');
+      const key = randomSecret();
+      const id = randomId('k_');
+      await withStore(config, (store) => store.createKey({ id, name, hash: sha256(key), createdAt: Date.now(), revokedAt: null }));
+      if (json) io.out(JSON.stringify({ name, key, id }) + '\n');
+      else io.out(`name: ${name}\nkey:  ${key}\n  (shown once: keep it now; only its hash is stored)\n`);
+      return 0;
+    }
+    case 'list': {
+      const keys = await withStore(config, (store) => store.listKeys());
+      const rows = keys.map((k) => ({
+        id: k.id,
+        name: k.name,
+        created_at: new Date(k.createdAt).toISOString(),
+        revoked_at: k.revokedAt === null ? null : new Date(k.revokedAt).toISOString(),
+      }));
+      if (json) io.out(JSON.stringify({ keys: rows }) + '\n');
+      else if (rows.length === 0) io.out('no keys\n');
+      else for (const r of rows) io.out(`${r.id}  ${r.name}${r.revoked_at ? '  REVOKED ' + r.revoked_at : ''}\n`);
+      return 0;
+    }
+    case 'revoke': {
+      const which = positionals[0];
+      if (!which) throw new UsageError('keys revoke needs NAME_OR_ID');
+      const ok = await withStore(config, (store) => store.revokeKey(which, Date.now()));
+      if (json) io.out(JSON.stringify({ key: which, revoked: ok }) + '\n');
+      else io.err(ok ? `revoked ${which}\n` : `no active key ${which}\n`);
+      return ok ? 0 : 1;
+    }
+    default:
+      throw new UsageError(KEYS_USAGE);
+  }
+}

@@ -1,0 +1,61 @@
+import { pathToFileURL } from 'node:url';
+import { ConfigError } from '../core/errors.ts';
+import { clientsCommand, CLIENTS_USAGE } from './clients.ts';
+import { configCommand, CONFIG_USAGE } from './config.ts';
+import { keysCommand, KEYS_USAGE } from './keys.ts';
+import { UsageError, type Io } from './options.ts';
+import { startCommand, START_USAGE } from './start.ts';
+
+const USAGE = `Hubcast: a real-time push hub.
+
+${START_USAGE}
+${CONFIG_USAGE}
+${CLIENTS_USAGE}
+${KEYS_USAGE}
+
+Every command takes --data-dir DIR (or HUBCAST_DATA_DIR) and --config FILE. Docs: docs/.`;
+
+const stdio: Io = { out: (s) => void process.stdout.write(s), err: (s) => void process.stderr.write(s) };
+
+/** Runs one CLI command; resolves with the exit code. */
+export async function main(argv: string[], io: Io = stdio): Promise<number> {
+  const [cmd, ...rest] = argv;
+  try {
+    switch (cmd) {
+      case 'start':
+        return await startCommand(rest, io);
+      case 'config':
+        return await configCommand(rest, io);
+      case 'clients':
+        return await clientsCommand(rest, io);
+      case 'keys':
+        return await keysCommand(rest, io);
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        io.out(USAGE + '\n');
+        return cmd === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown command "${cmd}"\n\n${USAGE}`);
+    }
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof UsageError) {
+      io.err(`hubcast: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`hubcast: ${(err as Error)?.stack ?? String(err)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

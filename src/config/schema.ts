@@ -1,0 +1,144 @@
+import { BlockList, isIP } from 'node:net';
+import { z } from 'zod';
+
+/**
+ * The one configuration schema. Every key has a default and a one-line doc (`describe`), which
+ * `hubcast config print` and docs/configuration.md show. Sources, lowest first: defaults, the config
+ * file (YAML or JSON), environment variables (`HUBCAST_` + the key path in upper snake case), flags
+ * (`--` + the key path in kebab case). Validated once at boot, then frozen.
+ */
+
+const DURATION_RE = /^(\d+)\s*(ms|s|m|h|d)?$/;
+const UNIT_S: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400 };
+
+/** Seconds, given as a number of seconds or a string such as `30d`, `12h`, `90m`, `45s`. */
+const durationS = z.union([z.number().int().nonnegative(), z.string()]).transform((v, ctx) => {
+  if (typeof v === 'number') return v;
+  const m = DURATION_RE.exec(v.trim());
+  if (!m) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `expected seconds or a duration like 30d, 12h, 90m, 45s; got "${v}"` });
+    return z.NEVER;
+  }
+  return Math.round(Number(m[1]) * UNIT_S[m[2] ?? 's']!);
+});
+
+function validCidr(v: string): boolean {
+  const [addr, bits, extra] = v.split('/');
+  if (extra !== undefined || !addr) return false;
+  const family = isIP(addr);
+  if (family === 0) return false;
+  if (bits === undefined) return true;
+  const n = Number(bits);
+  return /^\d+$/.test(bits) && n >= 0 && n <= (family === 4 ? 32 : 128);
+}
+
+const cidrList = z.array(z.string().refine(validCidr, (v) => ({ message: `not an IP address or CIDR: "${v}"` })));
+
+const port = z.number().int().min(0).max(65535);
+
+export const configSchema = z
+  .object({
+    host: z.string().min(1).default('0.0.0.0').describe('Address to listen on.'),
+    port: port.default(8080).describe('TCP port for HTTP and WebSocket (0 = any free port).'),
+    dataDir: z.string().min(1).default('./data').describe('Folder of the embedded SQLite store (created if missing).'),
+    logLevel: z
+      .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+      .default('info')
+      .describe('Minimum level of the JSON log lines written to stderr.'),
+    tokens: z
+      .object({
+        idleTtl: durationS
+          .default('30d')
+          .describe('A token expires after this long unused (since its last connection ended, or since issued).'),
+      })
+      .default({}),
+    tickets: z
+      .object({
+        ttlS: z.number().int().min(1).max(3600).default(30).describe('Lifetime of a single-use WebSocket ticket, seconds.'),
+      })
+      .default({}),
+    duplicates: z
+      .object({
+        policy: z
+          .enum(['reject', 'replace'])
+          .default('reject')
+          .describe('A second connection for a live token: reject it (409) or replace the old one (closed with 4502).'),
+        probeMs: z
+          .number()
+          .int()
+          .min(100)
+          .default(2000)
+          .describe('On a rejected duplicate, ping the live connection and drop it if no pong within this many ms.'),
+      })
+      .default({}),
+    ws: z
+      .object({
+        heartbeatS: z.number().int().min(1).default(25).describe('Server ping interval; a connection that misses a pong is terminated.'),
+        maxPayload: z
+          .number()
+          .int()
+          .min(128)
+          .default(4096)
+          .describe('Largest frame a consumer may send, bytes (bigger: close 1009). Raise it for publishing clients.'),
+        maxSubscriptions: z.number().int().min(1).default(256).describe('Most subscriptions one connection may hold.'),
+        perMessageDeflate: z.boolean().default(false).describe('Offer permessage-deflate compression (costs CPU and memory per connection).'),
+      })
+      .default({}),
+    ingest: z
+      .object({
+        allow: cidrList
+          .default(['127.0.0.0/8', '::1/128'])
+          .describe('Source addresses (CIDR) allowed to use POST /entity; judged on the socket peer.'),
+        trustProxy: cidrList.default([]).describe('Proxies (CIDR) whose X-Forwarded-For is believed for the allow-list.'),
+        requireKey: z.boolean().default(true).describe('Require `Authorization: Bearer <ingest key>` on POST /entity.'),
+      })
+      .default({}),
+    history: z
+      .object({
+        size: z.number().int().min(0).default(1000).describe('Messages kept per topic for replay.'),
+        ttlS: z.number().int().min(1).default(86400).describe('Messages older than this many seconds are dropped from history.'),
+        dedupeS: z.number().int().min(0).default(300).describe('Window in which a repeated idempotency key on a topic is not delivered again.'),
+      })
+      .default({}),
+    limits: z
+      .object({
+        maxMessageBytes: z.number().int().min(1).default(262144).describe('Largest message payload accepted for publishing, bytes.'),
+        maxBufferedBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .default(1048576)
+          .describe('Outbound bytes queued for one consumer before it is closed with 4001 (slow consumer).'),
+      })
+      .default({}),
+    store: z
+      .object({
+        type: z.enum(['sqlite']).default('sqlite').describe('Where clients, tokens and history live.'),
+        synchronous: z
+          .enum(['full', 'normal'])
+          .default('full')
+          .describe('SQLite durability: full = fsync every commit (survives power loss); normal = survives a process crash.'),
+      })
+      .default({}),
+    broker: z
+      .object({
+        type: z.enum(['memory']).default('memory').describe('How publications reach the connections (memory = this process).'),
+      })
+      .default({}),
+  })
+  .strict();
+
+export type ConfigInput = z.input<typeof configSchema>;
+export type Config = Readonly<z.output<typeof configSchema>>;
+
+/** A BlockList from CIDRs (IPv4-mapped IPv6 addresses match their IPv4 rules). */
+export function cidrBlockList(cidrs: readonly string[]): BlockList {
+  const list = new BlockList();
+  for (const c of cidrs) {
+    const [addr, bits] = c.split('/') as [string, string | undefined];
+    const type = isIP(addr) === 6 ? 'ipv6' : 'ipv4';
+    if (bits === undefined) list.addAddress(addr, type);
+    else list.addSubnet(addr, Number(bits), type);
+  }
+  return list;
+}

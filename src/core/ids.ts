@@ -1,0 +1,33 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+
+/** 32 random bytes as base64url (43 characters): tokens, tickets, ingest keys, client secrets. */
+export function randomSecret(bytes = 32): string {
+  return randomBytes(bytes).toString('base64url');
+}
+
+/** A short random id (connection ids, client ids). */
+export function randomId(prefix: string, bytes = 12): string {
+  return prefix + randomBytes(bytes).toString('base64url');
+}
+
+const SECRET_RE = /^[A-Za-z0-9_-]{43}$/;
+
+/** Cheap shape check done before any lookup: a 256-bit base64url value. */
+export function isSecretFormat(value: unknown): value is string {
+  return typeof value === 'string' && SECRET_RE.test(value);
+}
+
+/** SHA-256 of a high-entropy secret, hex. Tokens, tickets and keys are stored only as this. */
+export function sha256(value: string): string {
+  return createHash('sha256').update(value).digest('hex');
+}
+
+export function constantTimeEqual(a: string, b: string): boolean {
+  const ba = Buffer.from(a);
+  const bb = Buffer.from(b);
+  if (ba.length !== bb.length) {
+    timingSafeEqual(ba, ba);
+    return false;
+  }
+  return timingSafeEqual(ba, bb);
+}

@@ -1,0 +1,70 @@
+import type { Broker } from '../broker/broker.ts';
+import type { PayloadKind, Store } from '../store/store.ts';
+import type { Clock } from './clock.ts';
+import { HubcastError } from './errors.ts';
+import { randomId } from './ids.ts';
+import { isValidTopic } from './topics.ts';
+
+export interface PublishInput {
+  topic: string;
+  kind: PayloadKind;
+  /** json: UTF-8 JSON text; text: UTF-8; binary: raw bytes. */
+  payload: Buffer;
+  /** Idempotency key: a repeat on the same topic within `history.dedupeS` is not delivered twice. */
+  key?: string | undefined;
+  /** Who published (metrics label): http, ws, api, connector. */
+  source: string;
+}
+
+export interface PublishResult {
+  topic: string;
+  offset: number;
+  epoch: string;
+  ts: number;
+  /** The idempotency key, or a generated message id. */
+  id: string;
+  duplicate: boolean;
+}
+
+export interface PublisherDeps {
+  store: Store;
+  broker: Broker;
+  clock: Clock;
+  maxMessageBytes: number;
+  onPublished?: (source: string) => void;
+}
+
+/**
+ * THE publish path. HTTP ingest, client publishes, the programmatic API (and later connectors and
+ * the CLI) all call `publish()`: validate → append to history (durable) → fan out through the broker.
+ * Ordering per topic follows from the Store contract: appends settle in call order, so fan-out runs
+ * in offset order.
+ */
+export class Publisher {
+  readonly #d: PublisherDeps;
+
+  constructor(deps: PublisherDeps) {
+    this.#d = deps;
+  }
+
+  async publish(input: PublishInput): Promise<PublishResult> {
+    const { store, broker, clock, maxMessageBytes } = this.#d;
+    if (!isValidTopic(input.topic)) throw new HubcastError('invalid_topic', 'topic must be 1–200 characters: segments of [A-Za-z0-9_-] separated by "."');
+    if (input.payload.length > maxMessageBytes) throw new HubcastError('payload_too_large', `the payload exceeds ${maxMessageBytes} bytes`);
+    if (input.key !== undefined && (typeof input.key !== 'string' || input.key.length === 0 || input.key.length > 200)) {
+      throw new HubcastError('bad_request', 'the idempotency key must be 1–200 characters');
+    }
+    const ts = clock.now();
+    let res;
+    try {
+      res = await store.append({ topic: input.topic, kind: input.kind, payload: input.payload, key: input.key, ts });
+    } catch (err) {
+      throw new HubcastError('unavailable', 'the message store is unavailable; nothing was stored', { cause: err, retryAfterS: 1 });
+    }
+    if (!res.duplicate) {
+      broker.publish({ topic: input.topic, offset: res.offset, epoch: res.epoch, ts: res.ts, kind: input.kind, payload: input.payload });
+      this.#d.onPublished?.(input.source);
+    }
+    return { topic: input.topic, offset: res.offset, epoch: res.epoch, ts: res.ts, id: input.key ?? randomId('m_'), duplicate: res.duplicate };
+  }
+}

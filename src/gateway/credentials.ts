@@ -1,0 +1,43 @@
+import type { IncomingMessage } from 'node:http';
+
+export const SUBPROTOCOL = 'hubcast.v1';
+const BEARER_PROTOCOL = 'hubcast.bearer.';
+
+export type Credentials =
+  | { kind: 'token'; token: string; clientId?: string }
+  | { kind: 'ticket'; ticket: string }
+  | { kind: 'none' }
+  | { kind: 'malformed' };
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/**
+ * Reads the consumer's credentials from the upgrade request, first found wins:
+ * `Authorization: Bearer <token>`; headers `client_id` + `token`; subprotocol `hubcast.bearer.<token>`;
+ * query `?ticket=`. Only shape is checked here; nothing is looked up.
+ */
+export function readCredentials(req: IncomingMessage, query: URLSearchParams): Credentials {
+  const auth = header(req, 'authorization');
+  if (auth !== undefined) {
+    const m = /^Bearer +(\S+)$/i.exec(auth.trim());
+    return m ? { kind: 'token', token: m[1]! } : { kind: 'malformed' };
+  }
+  const token = header(req, 'token');
+  const clientId = header(req, 'client_id');
+  if (token !== undefined || clientId !== undefined) {
+    return token && clientId ? { kind: 'token', token, clientId } : { kind: 'malformed' };
+  }
+  const protocols = header(req, 'sec-websocket-protocol');
+  if (protocols) {
+    for (const p of protocols.split(',')) {
+      const v = p.trim();
+      if (v.startsWith(BEARER_PROTOCOL)) return { kind: 'token', token: v.slice(BEARER_PROTOCOL.length) };
+    }
+  }
+  const ticket = query.get('ticket');
+  if (ticket !== null) return { kind: 'ticket', ticket };
+  return { kind: 'none' };
+}

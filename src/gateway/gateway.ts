@@ -1,0 +1,302 @@
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocket, WebSocketServer } from 'ws';
+import type { TokenCheck, TokenService } from '../auth/tokens.ts';
+import type { Config } from '../config/schema.ts';
+import type { Clock } from '../core/clock.ts';
+import { randomId } from '../core/ids.ts';
+import type { Publisher } from '../core/publisher.ts';
+import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
+import type { Store } from '../store/store.ts';
+import { readCredentials, SUBPROTOCOL } from './credentials.ts';
+import { controlFrame, errorFrame } from './frames.ts';
+import { Hub } from './hub.ts';
+import { Peer } from './peer.ts';
+import { rejectUpgrade } from './reject.ts';
+import { Session } from './session.ts';
+
+/** WebSocket close codes (docs/websocket.md). 4500–4999: do not reconnect automatically. */
+export const CloseCode = {
+  normal: 1000,
+  goingAway: 1001,
+  tooBig: 1009,
+  internalError: 1011,
+  tryAgainLater: 1013,
+  slowConsumer: 4001,
+  revoked: 4500,
+  notAllowed: 4501,
+  replaced: 4502,
+} as const;
+
+export interface GatewayDeps {
+  config: Config;
+  store: Store;
+  tokens: TokenService;
+  publisher: Publisher;
+  metrics: Metrics;
+  log: Logger;
+  clock: Clock;
+  nodeId: string;
+}
+
+const WS_PATHS = new Set(['/ws', '/ws/publish']);
+
+/**
+ * The Experience layer's WebSocket side: authenticates upgrades before any WebSocket exists,
+ * enforces one live connection per token, tracks connections in the store, runs the heartbeat.
+ */
+export class Gateway {
+  readonly hub: Hub;
+  readonly #d: GatewayDeps;
+  readonly #wss: WebSocketServer;
+  readonly #session: Session;
+  readonly #peers = new Map<string, Peer>();
+  readonly #byToken = new Map<string, Peer>();
+  readonly #byClient = new Map<string, Set<Peer>>();
+  #heartbeat: NodeJS.Timeout | undefined;
+  #closing = false;
+
+  constructor(deps: GatewayDeps) {
+    this.#d = deps;
+    this.hub = new Hub((n) => deps.metrics.messagesOut.inc(n));
+    this.#wss = new WebSocketServer({
+      noServer: true,
+      clientTracking: false,
+      perMessageDeflate: deps.config.ws.perMessageDeflate,
+      maxPayload: deps.config.ws.maxPayload,
+      handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+    });
+    this.#session = new Session({
+      config: deps.config,
+      store: deps.store,
+      publisher: deps.publisher,
+      hub: this.hub,
+      metrics: deps.metrics,
+      log: deps.log,
+      forbid: (peer, what) => this.#forbid(peer, what),
+    });
+  }
+
+  /** Is this token connected to this node right now? */
+  isLive(tokenHash: string): boolean {
+    return this.#byToken.has(tokenHash);
+  }
+
+  get connectionCount(): number {
+    return this.#peers.size;
+  }
+
+  start(): void {
+    const ms = this.#d.config.ws.heartbeatS * 1000;
+    this.#heartbeat = setInterval(() => this.#sweep(), ms);
+    this.#heartbeat.unref();
+  }
+
+  /** The HTTP server's `upgrade` listener. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    if (this.#closing) return rejectUpgrade(socket, 503, 'unavailable', 'the server is shutting down', { 'Retry-After': '1' });
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost');
+    } catch {
+      return rejectUpgrade(socket, 400, 'bad_request');
+    }
+    if (!WS_PATHS.has(url.pathname)) return rejectUpgrade(socket, 404, 'not_found');
+    if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') return rejectUpgrade(socket, 400, 'bad_request', 'expected a WebSocket upgrade');
+    const creds = readCredentials(req, url.searchParams);
+    const ip = req.socket.remoteAddress ?? '';
+    if (creds.kind === 'none' || creds.kind === 'malformed') return this.#unauthorized(socket, creds.kind === 'none' ? 'missing' : 'malformed', ip);
+    const { tokens } = this.#d;
+    const checking = creds.kind === 'ticket' ? tokens.redeemTicket(creds.ticket) : tokens.check(creds.token, creds.clientId);
+    checking.then(
+      (check) => {
+        if (!check.ok) return this.#unauthorized(socket, check.reason, ip);
+        this.#accept(req, socket, head, check, url, ip);
+      },
+      (err: unknown) => {
+        this.#d.log.error({ err, ip }, 'upgrade: store lookup failed');
+        rejectUpgrade(socket, 503, 'unavailable', 'the token store is unavailable, try again', { 'Retry-After': '1' });
+      },
+    );
+  }
+
+  #unauthorized(socket: Duplex, reason: string, ip: string): void {
+    this.#d.metrics.authFailures.inc({ reason });
+    this.#d.log.info({ reason, ip }, 'connection rejected: invalid credentials');
+    rejectUpgrade(socket, 401, 'unauthorized');
+  }
+
+  #accept(req: IncomingMessage, socket: Duplex, head: Buffer, check: TokenCheck & { ok: true }, url: URL, ip: string): void {
+    if (socket.destroyed || this.#closing) {
+      socket.destroy();
+      return;
+    }
+    const { config, log, metrics } = this.#d;
+    const tokenHash = check.token.hash;
+    const existing = this.#byToken.get(tokenHash);
+    if (existing) {
+      if (config.duplicates.policy === 'reject') {
+        metrics.duplicateRejections.inc();
+        log.warn({ client_id: check.client.id, connection_id: existing.id, ip }, 'duplicate connection rejected');
+        this.#probe(existing);
+        return rejectUpgrade(socket, 409, 'duplicate_connection');
+      }
+      log.info({ client_id: check.client.id, connection_id: existing.id, ip }, 'connection replaced by a newer one');
+      this.#byToken.delete(tokenHash);
+      existing.ws.close(CloseCode.replaced, 'replaced by a newer connection');
+    }
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#onConnection(ws, socket as Socket, check, url, ip));
+  }
+
+  #onConnection(ws: WebSocket, socket: Socket, check: TokenCheck & { ok: true }, url: URL, ip: string): void {
+    const { config, store, clock, log, metrics, nodeId } = this.#d;
+    const peer = new Peer({
+      id: randomId('k_'),
+      clientId: check.client.id,
+      tokenHash: check.token.hash,
+      remoteAddress: ip,
+      subscribeAcl: check.client.subscribe,
+      publishAcl: check.client.publish,
+      ws,
+      socket,
+      maxBufferedBytes: config.limits.maxBufferedBytes,
+      onSlow: (p) => this.#slow(p),
+    });
+    this.#peers.set(peer.id, peer);
+    this.#byToken.set(peer.tokenHash, peer);
+    let set = this.#byClient.get(peer.clientId);
+    if (!set) this.#byClient.set(peer.clientId, (set = new Set()));
+    set.add(peer);
+    metrics.connections.inc();
+
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      try {
+        this.#session.onMessage(peer, data, isBinary);
+      } catch (err) {
+        this.#internalError(peer, err);
+      }
+    });
+    ws.on('pong', () => {
+      peer.alive = true;
+      peer.lastPongAt = Date.now();
+    });
+    ws.on('error', (err) => log.debug({ err: err.message, connection_id: peer.id }, 'websocket error'));
+    ws.on('close', (code) => this.#onClose(peer, code));
+
+    const now = clock.now();
+    peer.recorded = store
+      .addConnection({ id: peer.id, clientId: peer.clientId, tokenHash: peer.tokenHash, nodeId, connectedAt: now, remoteAddress: ip })
+      .then(() => store.touchToken(peer.tokenHash, now))
+      .catch((err: unknown) => {
+        log.error({ err, connection_id: peer.id }, 'could not record the connection');
+        if (peer.open) ws.close(CloseCode.tryAgainLater, 'store unavailable');
+      });
+    log.info({ connection_id: peer.id, client_id: peer.clientId, ip }, 'connected');
+    peer.sendText(controlFrame('welcome', { connection_id: peer.id, client_id: peer.clientId, heartbeat_s: config.ws.heartbeatS }));
+    const topics = url.searchParams.get('topics');
+    if (topics) {
+      for (const t of topics.split(',')) {
+        const topic = t.trim();
+        if (topic) void this.#session.subscribe(peer, topic, undefined, undefined);
+      }
+    }
+  }
+
+  #onClose(peer: Peer, code: number): void {
+    if (peer.closed) return;
+    peer.closed = true;
+    const { store, clock, log, metrics } = this.#d;
+    this.hub.removeAll(peer);
+    this.#peers.delete(peer.id);
+    if (this.#byToken.get(peer.tokenHash) === peer) this.#byToken.delete(peer.tokenHash);
+    const set = this.#byClient.get(peer.clientId);
+    if (set?.delete(peer) && set.size === 0) this.#byClient.delete(peer.clientId);
+    metrics.connections.dec();
+    log.info({ connection_id: peer.id, client_id: peer.clientId, code }, 'disconnected');
+    void this.#forget(peer);
+  }
+
+  /** Removes the connection id from the store and records the token's last use. */
+  async #forget(peer: Peer): Promise<void> {
+    const { store, clock, log } = this.#d;
+    await peer.recorded;
+    try {
+      await store.removeConnection(peer.id);
+      await store.touchToken(peer.tokenHash, clock.now());
+    } catch (err) {
+      log.error({ err, connection_id: peer.id }, 'could not remove the connection from the store');
+    }
+  }
+
+  #forbid(peer: Peer, what: string): void {
+    const { log, metrics } = this.#d;
+    metrics.forbiddenSends.inc();
+    log.warn({ client_id: peer.clientId, connection_id: peer.id, what }, 'consumer sent a message it may not send; closing 4501');
+    peer.sendText(errorFrame('publish_not_allowed'));
+    peer.ws.close(CloseCode.notAllowed, 'message not allowed');
+    void this.#forget(peer);
+  }
+
+  #slow(peer: Peer): void {
+    this.#d.metrics.slowConsumers.inc();
+    this.#d.log.warn({ client_id: peer.clientId, connection_id: peer.id }, 'slow consumer: outbound buffer cap reached; closing 4001');
+    peer.ws.close(CloseCode.slowConsumer, 'slow consumer');
+  }
+
+  #internalError(peer: Peer, err: unknown): void {
+    const correlationId = randomId('e_', 8);
+    this.#d.log.error({ err, correlation_id: correlationId, connection_id: peer.id }, 'internal error in a connection handler');
+    if (peer.open) peer.ws.close(CloseCode.internalError, `internal error ${correlationId}`);
+  }
+
+  /** On a rejected duplicate: ping the live connection, terminate it if no pong within probeMs. */
+  #probe(peer: Peer): void {
+    if (peer.probing || !peer.open) return;
+    peer.probing = true;
+    const started = Date.now();
+    peer.ws.ping();
+    setTimeout(() => {
+      peer.probing = false;
+      if (!peer.closed && peer.lastPongAt < started) {
+        this.#d.log.warn({ connection_id: peer.id, client_id: peer.clientId }, 'live connection did not answer the duplicate probe; terminated');
+        peer.ws.terminate();
+      }
+    }, this.#d.config.duplicates.probeMs).unref();
+  }
+
+  #sweep(): void {
+    for (const peer of this.#peers.values()) {
+      if (!peer.alive) {
+        peer.ws.terminate();
+        continue;
+      }
+      peer.alive = false;
+      if (peer.ws.readyState === WebSocket.OPEN) peer.ws.ping();
+    }
+  }
+
+  /** Closes every live connection of a revoked client with 4500. */
+  closeClient(clientId: string, reason = 'client revoked'): number {
+    const set = this.#byClient.get(clientId);
+    if (!set) return 0;
+    for (const peer of set) peer.ws.close(CloseCode.revoked, reason);
+    return set.size;
+  }
+
+  /** Stops accepting, closes every connection with 1001, waits (bounded) for them to go. */
+  async close(graceMs = 2000): Promise<void> {
+    if (this.#closing) return;
+    this.#closing = true;
+    clearInterval(this.#heartbeat);
+    const peers = [...this.#peers.values()];
+    for (const p of peers) p.ws.close(CloseCode.goingAway, 'server going away');
+    const deadline = Date.now() + graceMs;
+    while (this.#peers.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    for (const p of this.#peers.values()) p.ws.terminate();
+    await Promise.all(peers.map((p) => p.recorded));
+    this.#wss.close();
+  }
+}

@@ -1,0 +1,124 @@
+import type { Socket } from 'node:net';
+import { WebSocket } from 'ws';
+import type { OutMessage } from './frames.ts';
+
+/** A message held back while a subscription's `subscribed` answer and replay are being prepared. */
+interface Held {
+  offset: number;
+  msg: OutMessage;
+}
+
+export interface PeerInit {
+  id: string;
+  clientId: string;
+  tokenHash: string;
+  remoteAddress: string;
+  subscribeAcl: readonly string[];
+  publishAcl: readonly string[];
+  ws: WebSocket;
+  socket: Socket;
+  maxBufferedBytes: number;
+  onSlow: (peer: Peer) => void;
+}
+
+/**
+ * One consumer connection. Kept small: the fan-out path calls `deliver()` with a frame that was built
+ * once for all recipients and writes it straight to the socket.
+ */
+export class Peer {
+  readonly id: string;
+  readonly clientId: string;
+  readonly tokenHash: string;
+  readonly remoteAddress: string;
+  readonly subscribeAcl: readonly string[];
+  readonly publishAcl: readonly string[];
+  readonly ws: WebSocket;
+  readonly #socket: Socket;
+  readonly #maxBuffered: number;
+  readonly #onSlow: (peer: Peer) => void;
+  readonly #deflate: boolean;
+  /** Topics and patterns this connection is subscribed to. */
+  readonly subs = new Set<string>();
+  /** Concrete topics whose live messages are held until their `subscribed` answer and replay are sent. */
+  #gates: Map<string, Held[]> | undefined;
+  alive = true;
+  lastPongAt = 0;
+  probing = false;
+  closed = false;
+  /** Settles when the connection has been recorded in the store. */
+  recorded: Promise<void> = Promise.resolve();
+
+  constructor(init: PeerInit) {
+    this.id = init.id;
+    this.clientId = init.clientId;
+    this.tokenHash = init.tokenHash;
+    this.remoteAddress = init.remoteAddress;
+    this.subscribeAcl = init.subscribeAcl;
+    this.publishAcl = init.publishAcl;
+    this.ws = init.ws;
+    this.#socket = init.socket;
+    this.#maxBuffered = init.maxBufferedBytes;
+    this.#onSlow = init.onSlow;
+    this.#deflate = init.ws.extensions.includes('permessage-deflate');
+  }
+
+  get open(): boolean {
+    return !this.closed && this.ws.readyState === WebSocket.OPEN;
+  }
+
+  /** Writes a prebuilt frame of `topic`, or holds it while that topic's subscription is being set up. */
+  deliver(topic: string, offset: number, msg: OutMessage): void {
+    const held = this.#gates?.get(topic);
+    if (held) held.push({ offset, msg });
+    else this.writeMessage(msg);
+  }
+
+  /**
+   * Writes the prebuilt frame straight to the socket (the same bytes for every recipient). When
+   * permessage-deflate was negotiated, goes through ws instead so that order is kept. Past the outbound
+   * cap the consumer is closed with 4001.
+   */
+  writeMessage(msg: OutMessage): void {
+    if (!this.open) return;
+    if (this.ws.bufferedAmount + msg.frame.length > this.#maxBuffered) {
+      this.#onSlow(this);
+      return;
+    }
+    if (this.#deflate) this.ws.send(msg.payload, { binary: msg.binary });
+    else this.#socket.write(msg.frame);
+  }
+
+  sendText(text: string): void {
+    if (this.open) this.ws.send(text);
+  }
+
+  /** Start holding live messages of `topic`; returns the hold, to be given back to `release`. */
+  hold(topic: string): object {
+    const held: Held[] = [];
+    (this.#gates ??= new Map()).set(topic, held);
+    return held;
+  }
+
+  /**
+   * Stop holding `topic`: write the held messages with an offset above `after`, in order. False when
+   * the hold is no longer current (unsubscribed meanwhile): nothing is written then.
+   */
+  release(topic: string, hold: object, after: number): boolean {
+    const held = this.#gates?.get(topic);
+    if (!held || held !== hold) return false;
+    this.#gates!.delete(topic);
+    if (this.#gates!.size === 0) this.#gates = undefined;
+    for (const h of held) if (h.offset > after) this.writeMessage(h.msg);
+    return true;
+  }
+
+  isCurrentHold(topic: string, hold: object): boolean {
+    return this.#gates?.get(topic) === hold;
+  }
+
+  /** Drop a hold without writing (unsubscribe, close). */
+  dropHold(topic: string): void {
+    this.#gates?.delete(topic);
+    if (this.#gates?.size === 0) this.#gates = undefined;
+  }
+}

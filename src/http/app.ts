@@ -1,0 +1,42 @@
+import type { Server } from 'node:http';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { ERRORS, HubcastError, type ErrorCode } from '../core/errors.ts';
+import type { Logger } from '../logger.ts';
+
+/** Sends `{"error":{"code","message"}}` with the code's status. */
+export function sendError(reply: import('fastify').FastifyReply, err: HubcastError): unknown {
+  if (err.retryAfterS !== undefined) void reply.header('Retry-After', String(err.retryAfterS));
+  return reply.code(err.status).header('Cache-Control', 'no-store').send(err.toJSON());
+}
+
+const FASTIFY_CODES: Record<number, ErrorCode> = { 400: 'bad_request', 404: 'not_found', 405: 'method_not_allowed', 413: 'payload_too_large', 415: 'unsupported_media_type' };
+
+/**
+ * The HTTP application: every body arrives as a Buffer (routes parse it themselves, so that raw
+ * ingest keeps its bytes) and every error is the documented JSON shape.
+ */
+export function createHttpApp(log: Logger, opts: { bodyLimit: number }): FastifyInstance<Server> {
+  const app = Fastify({
+    logger: false,
+    bodyLimit: opts.bodyLimit,
+    return503OnClosing: true,
+    forceCloseConnections: false,
+  }) as unknown as FastifyInstance<Server>;
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+
+  app.setNotFoundHandler((_req, reply) => sendError(reply, new HubcastError('not_found')));
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
+    if (err instanceof HubcastError) return sendError(reply, err);
+    const status = err.statusCode ?? 500;
+    const code = FASTIFY_CODES[status];
+    if (code) return sendError(reply, new HubcastError(code, code === 'bad_request' ? err.message : ERRORS[code].message));
+    log.error({ err, method: req.method, path: req.routeOptions.url }, 'unhandled error in an HTTP handler');
+    return sendError(reply, new HubcastError('internal_error'));
+  });
+  app.addHook('onResponse', (req, reply, done) => {
+    log.debug({ method: req.method, path: req.routeOptions.url ?? 'unknown', status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'http');
+    done();
+  });
+  return app;
+}

@@ -1,0 +1,112 @@
+import { TextDecoder } from 'node:util';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { cidrBlockList, type Config } from '../config/schema.ts';
+import { HubcastError } from '../core/errors.ts';
+import { isSecretFormat, sha256 } from '../core/ids.ts';
+import type { PublishInput, Publisher } from '../core/publisher.ts';
+import { isValidTopic } from '../core/topics.ts';
+import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
+import type { Store } from '../store/store.ts';
+import { clientAddress, inList } from './ip.ts';
+
+export interface EntityRouteDeps {
+  config: Config;
+  store: Store;
+  publisher: Publisher;
+  metrics: Metrics;
+  log: Logger;
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+/** Room for the `{"topic","data","id"}` envelope around a payload of maxMessageBytes. */
+const ENVELOPE_BYTES = 16 * 1024;
+
+function mediaType(req: FastifyRequest): string {
+  const ct = req.headers['content-type'];
+  return (ct ?? '').split(';')[0]!.trim().toLowerCase();
+}
+
+const isJson = (t: string) => t === 'application/json' || (t.startsWith('application/') && t.endsWith('+json'));
+
+function idempotencyKey(req: FastifyRequest): string | undefined {
+  const v = req.headers['idempotency-key'];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** POST /entity and POST /entity/<topic>: the Experience API's ingest, behind the allow-list and key. */
+export function entityRoutes(app: FastifyInstance, d: EntityRouteDeps): void {
+  const { config, publisher, metrics } = d;
+  const allow = cidrBlockList(config.ingest.allow);
+  const trusted = config.ingest.trustProxy.length ? cidrBlockList(config.ingest.trustProxy) : undefined;
+  const max = config.limits.maxMessageBytes;
+
+  app.register(async (scope) => {
+    scope.addHook('onRequest', async (req) => {
+      const addr = clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], trusted);
+      if (!inList(allow, addr)) {
+        d.log.warn({ ip: addr, path: req.routeOptions.url }, 'ingest rejected: source address not allowed');
+        throw new HubcastError('ip_not_allowed');
+      }
+      if (!config.ingest.requireKey) return;
+      const m = /^Bearer +(\S+)$/i.exec((req.headers.authorization ?? '').trim());
+      const key = m && isSecretFormat(m[1]) ? await d.store.findKey(sha256(m[1])) : undefined;
+      if (!key) {
+        metrics.authFailures.inc({ reason: 'invalid_key' });
+        d.log.info({ ip: addr }, 'ingest rejected: missing or invalid key');
+        throw new HubcastError('invalid_key');
+      }
+    });
+    scope.addHook('onResponse', async (_req, reply) => {
+      metrics.ingestRequests.inc({ status: String(reply.statusCode) });
+    });
+
+    const accept = async (input: PublishInput) => {
+      const res = await publisher.publish(input);
+      return { topic: res.topic, offset: res.offset, id: res.id };
+    };
+
+    scope.post('/entity', { bodyLimit: max + ENVELOPE_BYTES }, async (req, reply) => {
+      const type = mediaType(req);
+      if (!isJson(type)) throw new HubcastError('unsupported_media_type', 'POST /entity takes application/json; send other bodies to POST /entity/<topic>');
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(((req.body as Buffer | undefined) ?? Buffer.alloc(0)).toString('utf8'));
+      } catch {
+        throw new HubcastError('invalid_json');
+      }
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new HubcastError('bad_request', 'the body must be {"topic","data","id"?}');
+      const o = parsed as Record<string, unknown>;
+      if (!isValidTopic(o.topic)) throw new HubcastError('invalid_topic');
+      if (o.data === undefined) throw new HubcastError('bad_request', '"data" is required');
+      if (o.id !== undefined && typeof o.id !== 'string') throw new HubcastError('bad_request', '"id" must be a string');
+      const key = (o.id as string | undefined) ?? idempotencyKey(req);
+      const payload = Buffer.from(JSON.stringify(o.data));
+      return reply.code(202).send(await accept({ topic: o.topic, kind: 'json', payload, key, source: 'http' }));
+    });
+
+    scope.post<{ Params: { topic: string } }>('/entity/:topic', { bodyLimit: max }, async (req, reply) => {
+      const topic = req.params.topic;
+      if (!isValidTopic(topic)) throw new HubcastError('invalid_topic');
+      const body = (req.body as Buffer | undefined) ?? Buffer.alloc(0);
+      const type = mediaType(req);
+      let kind: PublishInput['kind'] = 'binary';
+      if (isJson(type)) {
+        try {
+          JSON.parse(body.toString('utf8'));
+        } catch {
+          throw new HubcastError('invalid_json');
+        }
+        kind = 'json';
+      } else if (type.startsWith('text/')) {
+        try {
+          utf8.decode(body);
+        } catch {
+          throw new HubcastError('invalid_text');
+        }
+        kind = 'text';
+      }
+      return reply.code(202).send(await accept({ topic, kind, payload: body, key: idempotencyKey(req), source: 'http' }));
+    });
+  });
+}

@@ -1,0 +1,154 @@
+import type { AddressInfo } from 'node:net';
+import { TokenService } from './auth/tokens.ts';
+import { createBroker } from './broker/index.ts';
+import { parseConfig } from './config/load.ts';
+import type { Config, ConfigInput } from './config/schema.ts';
+import { systemClock, type Clock } from './core/clock.ts';
+import { randomId } from './core/ids.ts';
+import { Publisher, type PublishResult } from './core/publisher.ts';
+import { Gateway } from './gateway/gateway.ts';
+import { createHttpApp } from './http/app.ts';
+import { consumerRoutes } from './http/consumers.ts';
+import { entityRoutes } from './http/entity.ts';
+import { healthRoutes } from './http/health.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
+import { createStore } from './store/index.ts';
+import type { PayloadKind, Store } from './store/store.ts';
+
+export interface ServerOptions {
+  /** Time source (tests inject one to move time). */
+  clock?: Clock;
+  logger?: Logger;
+  /** Replaces the store built from config (tests; later cluster wiring). */
+  store?: Store;
+  /** How often revocations made by the CLI are picked up, ms (default 1000). */
+  changePollMs?: number;
+}
+
+export interface HubcastServer {
+  readonly config: Config;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  /** Opens the store, starts the broker, listens. Resolves with the bound address. */
+  listen(): Promise<AddressInfo>;
+  /** Stops accepting, closes consumers with 1001, flushes and closes the store. Idempotent. */
+  close(): Promise<void>;
+  address(): AddressInfo | null;
+  /** Publishes through the same path as POST /entity. JSON values unless `kind` says otherwise. */
+  publish(topic: string, data: unknown, opts?: { kind?: PayloadKind; key?: string }): Promise<PublishResult>;
+  /** Live WebSocket connections on this node. */
+  readonly connectionCount: number;
+}
+
+/**
+ * The one programmatic entry point. Builds everything from a validated, frozen config; nothing
+ * listens, opens files or connects before `listen()`.
+ */
+export function createServer(input: ConfigInput | Config = {}, options: ServerOptions = {}): HubcastServer {
+  const config = parseConfig(input);
+  const clock = options.clock ?? systemClock;
+  const log = options.logger ?? createLogger(config.logLevel);
+  const metrics = createMetrics();
+  const store = options.store ?? createStore(config);
+  const broker = createBroker(config);
+  const nodeId = randomId('n_', 6);
+  const publisher = new Publisher({
+    store,
+    broker,
+    clock,
+    maxMessageBytes: config.limits.maxMessageBytes,
+    onPublished: (source) => metrics.messagesIn.inc({ source }),
+  });
+  // The token service asks the gateway whether a token is live; the gateway is built right after.
+  let gateway: Gateway | undefined;
+  const tokens = new TokenService({
+    store,
+    clock,
+    idleTtlS: config.tokens.idleTtl,
+    ticketTtlS: config.tickets.ttlS,
+    isLive: (hash) => gateway?.isLive(hash) ?? false,
+  });
+  gateway = new Gateway({ config, store, tokens, publisher, metrics, log: log.child({ component: 'gateway' }), clock, nodeId });
+  const gw = gateway;
+
+  const app = createHttpApp(log.child({ component: 'http' }), { bodyLimit: config.limits.maxMessageBytes + 64 * 1024 });
+  healthRoutes(app, metrics);
+  consumerRoutes(app, { config, store, tokens, metrics, log: log.child({ component: 'consumers' }) });
+  entityRoutes(app, { config, store, publisher, metrics, log: log.child({ component: 'ingest' }) });
+  app.server.on('upgrade', (req, socket, head) => gw.handleUpgrade(req, socket, head));
+
+  let timers: NodeJS.Timeout[] = [];
+  let state: 'new' | 'listening' | 'closed' = 'new';
+  let closing: Promise<void> | undefined;
+
+  const pollChanges = async () => {
+    try {
+      const changes = await store.pollChanges();
+      for (const clientId of changes.revokedClients) {
+        const n = gw.closeClient(clientId);
+        if (n) log.info({ client_id: clientId, connections: n }, 'client revoked: live connections closed with 4500');
+      }
+    } catch (err) {
+      log.error({ err }, 'could not poll the store for revocations');
+    }
+  };
+  const housekeeping = async () => {
+    try {
+      const now = clock.now();
+      await store.trim(now);
+      await store.deleteIdleTokens(now - config.tokens.idleTtl * 1000);
+    } catch (err) {
+      log.error({ err }, 'history trim failed');
+    }
+  };
+
+  return {
+    config,
+    metrics,
+    log,
+    get connectionCount() {
+      return gw.connectionCount;
+    },
+    async listen() {
+      if (state !== 'new') throw new Error('listen() may be called once');
+      state = 'listening';
+      await store.open();
+      await store.clearConnections(nodeId);
+      await broker.start((pub) => gw.hub.deliver(pub));
+      gw.start();
+      await app.listen({ host: config.host, port: config.port });
+      timers = [setInterval(() => void pollChanges(), options.changePollMs ?? 1000), setInterval(() => void housekeeping(), 60_000)];
+      for (const t of timers) t.unref();
+      void housekeeping();
+      const addr = app.server.address() as AddressInfo;
+      log.info({ host: addr.address, port: addr.port, dataDir: config.dataDir, store: config.store.type, broker: config.broker.type }, 'hubcast listening');
+      return addr;
+    },
+    close() {
+      closing ??= (async () => {
+        const wasListening = state === 'listening';
+        state = 'closed';
+        for (const t of timers) clearInterval(t);
+        if (!wasListening) return;
+        await gw.close();
+        await app.close();
+        await broker.close();
+        await store.close();
+        log.info('hubcast stopped');
+      })();
+      return closing;
+    },
+    address() {
+      const a = app.server.address();
+      return a && typeof a === 'object' ? a : null;
+    },
+    publish(topic, data, opts = {}) {
+      const kind = opts.kind ?? 'json';
+      let payload: Buffer;
+      if (kind === 'json') payload = Buffer.from(JSON.stringify(data));
+      else payload = Buffer.isBuffer(data) ? data : Buffer.from(String(data));
+      return publisher.publish({ topic, kind, payload, key: opts.key, source: 'api' });
+    },
+  };
+}

@@ -1,0 +1,163 @@
+/**
+ * The `Store` role: everything Hubcast must remember across restarts — clients, ingest keys, tokens,
+ * tickets, live connections and per-topic message history.
+ *
+ * The embedded default is SQLite (`sqlite-store.ts`). Other implementations (PostgreSQL, Redis, for
+ * cluster mode) must pass the same conformance suite (`test/unit/store.conformance.test.ts`).
+ *
+ * Contract
+ * --------
+ * - Secrets are never given to the store: only hashes (scrypt for client secrets, SHA-256 for
+ *   tokens, tickets and ingest keys).
+ * - `open()` is the first call and the only one that touches the disk or network; `close()` is
+ *   idempotent and waits for pending appends to settle.
+ * - Changes made by another process on the same store (the `hubcast` CLI while the server runs) are
+ *   visible to the next read. `pollChanges()` reports clients and keys revoked since the last call,
+ *   so the server can close live connections of a revoked client.
+ *
+ * History and ordering guarantees (what replay relies on)
+ * ------------------------------------------------------
+ * - Every topic has offsets 1, 2, 3… without gaps, and an epoch: an opaque string that changes only
+ *   when the topic's history was lost (for the SQLite store, when the database is new). A topic that
+ *   has never had a message has offset 0 and the store's epoch.
+ * - `append()` resolves only once the message is durable (committed). Implementations may group
+ *   commits across concurrent calls. **Promises of `append()` settle in call order**, and offsets of a
+ *   topic are assigned in call order: the publisher fans out in settlement order, so subscribers see
+ *   offsets in increasing order.
+ * - An append with an idempotency key already seen on the same topic within `dedupeS` resolves with
+ *   the first message's offset and `duplicate: true`, and stores nothing.
+ * - At most `history.size` messages per topic are retained, none older than `history.ttlS`; trimming
+ *   never changes a topic's last offset.
+ */
+
+export type PayloadKind = 'json' | 'text' | 'binary';
+
+export interface ClientRecord {
+  id: string;
+  name: string;
+  /** scrypt hash string of the client secret. */
+  secretHash: string;
+  /** ACL patterns the client may subscribe to. */
+  subscribe: string[];
+  /** ACL patterns the client may publish to over its WebSocket. */
+  publish: string[];
+  createdAt: number;
+  revokedAt: number | null;
+}
+
+export interface KeyRecord {
+  id: string;
+  name: string;
+  /** SHA-256 (hex) of the key. */
+  hash: string;
+  createdAt: number;
+  revokedAt: number | null;
+}
+
+export interface TokenRecord {
+  /** SHA-256 (hex) of the token. */
+  hash: string;
+  clientId: string;
+  createdAt: number;
+  /** Issue time, or when its last connection started or ended. */
+  lastUsedAt: number;
+}
+
+export interface ConnectionRecord {
+  id: string;
+  clientId: string;
+  tokenHash: string;
+  nodeId: string;
+  connectedAt: number;
+  remoteAddress: string;
+}
+
+export interface AppendRequest {
+  topic: string;
+  kind: PayloadKind;
+  /** json: UTF-8 JSON text; text: UTF-8 text; binary: raw bytes. */
+  payload: Buffer;
+  /** Idempotency key, deduplicated per topic within `dedupeS`. */
+  key?: string | undefined;
+  ts: number;
+}
+
+export interface AppendResult {
+  offset: number;
+  epoch: string;
+  ts: number;
+  duplicate: boolean;
+}
+
+export interface StoredMessage {
+  topic: string;
+  offset: number;
+  ts: number;
+  kind: PayloadKind;
+  payload: Buffer;
+}
+
+export interface TopicState {
+  /** Latest offset (0 if the topic has no message yet). */
+  offset: number;
+  epoch: string;
+  /** Oldest retained offset (offset + 1 when nothing is retained). */
+  firstRetained: number;
+}
+
+export interface Changes {
+  revokedClients: string[];
+  revokedKeys: string[];
+}
+
+export interface HistoryLimits {
+  size: number;
+  ttlS: number;
+  dedupeS: number;
+}
+
+export interface Store {
+  open(): Promise<void>;
+  close(): Promise<void>;
+
+  createClient(client: ClientRecord): Promise<void>;
+  getClient(id: string): Promise<ClientRecord | undefined>;
+  listClients(): Promise<ClientRecord[]>;
+  /** Marks the client revoked and deletes its tokens; false if unknown or already revoked. */
+  revokeClient(id: string, at: number): Promise<boolean>;
+
+  createKey(key: KeyRecord): Promise<void>;
+  /** A key that is not revoked, by hash. */
+  findKey(hash: string): Promise<KeyRecord | undefined>;
+  listKeys(): Promise<KeyRecord[]>;
+  /** Revokes by name or id; false if unknown or already revoked. */
+  revokeKey(nameOrId: string, at: number): Promise<boolean>;
+
+  createToken(token: TokenRecord): Promise<void>;
+  getToken(hash: string): Promise<TokenRecord | undefined>;
+  touchToken(hash: string, at: number): Promise<void>;
+  deleteToken(hash: string): Promise<void>;
+  /** Deletes tokens unused since `before` that have no live connection; returns how many. */
+  deleteIdleTokens(before: number): Promise<number>;
+
+  createTicket(hash: string, tokenHash: string, expiresAt: number): Promise<void>;
+  /** Deletes the ticket and returns its token hash if it existed and had not expired (single use). */
+  consumeTicket(hash: string, now: number): Promise<string | undefined>;
+
+  addConnection(conn: ConnectionRecord): Promise<void>;
+  removeConnection(id: string): Promise<void>;
+  hasConnection(id: string): Promise<boolean>;
+  /** Live connections recorded for a token (any node). */
+  connectionsOfToken(tokenHash: string): Promise<ConnectionRecord[]>;
+  /** Forget every connection of a node (after its restart). */
+  clearConnections(nodeId: string): Promise<void>;
+
+  append(req: AppendRequest): Promise<AppendResult>;
+  /** Messages with offset > `after`, in order, at most `limit`. */
+  readHistory(topic: string, after: number, limit: number): Promise<StoredMessage[]>;
+  topicState(topic: string): Promise<TopicState>;
+  /** Drops messages past the TTL and expired dedupe keys and tickets. */
+  trim(now: number): Promise<void>;
+
+  pollChanges(): Promise<Changes>;
+}
