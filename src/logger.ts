@@ -11,7 +11,10 @@ export function createLogger(level: string, destination: pino.DestinationStream 
     {
       level,
       base: { service: 'hubcast' },
-      redact: { paths: ['token', 'ticket', 'secret', 'key', 'client_secret', 'authorization', '*.authorization', '*.token'], censor: '[redacted]' },
+      redact: {
+        paths: ['token', 'ticket', 'secret', 'key', 'client_secret', 'authorization', '*.authorization', '*.token'],
+        censor: '[redacted]',
+      },
     },
     destination,
   );

@@ -11,11 +11,33 @@ export function createMetrics() {
     messagesIn: new Counter({ name: 'hubcast_messages_in_total', help: 'Messages published, by source.', labelNames: ['source'], ...opts }),
     messagesOut: new Counter({ name: 'hubcast_messages_out_total', help: 'Message deliveries to consumers (live fan-out).', ...opts }),
     replayed: new Counter({ name: 'hubcast_messages_replayed_total', help: 'Messages replayed to consumers from history.', ...opts }),
-    authFailures: new Counter({ name: 'hubcast_auth_failures_total', help: 'Rejected credentials, by reason.', labelNames: ['reason'], ...opts }),
-    duplicateRejections: new Counter({ name: 'hubcast_duplicate_rejections_total', help: 'Connections rejected as duplicates of a live token.', ...opts }),
-    forbiddenSends: new Counter({ name: 'hubcast_forbidden_sends_total', help: 'Consumers closed with 4501 for sending what they may not.', ...opts }),
-    slowConsumers: new Counter({ name: 'hubcast_slow_consumers_total', help: 'Consumers closed with 4001 for exceeding the outbound buffer cap.', ...opts }),
-    ingestRequests: new Counter({ name: 'hubcast_ingest_requests_total', help: 'POST /entity requests, by status.', labelNames: ['status'], ...opts }),
+    authFailures: new Counter({
+      name: 'hubcast_auth_failures_total',
+      help: 'Rejected credentials, by reason.',
+      labelNames: ['reason'],
+      ...opts,
+    }),
+    duplicateRejections: new Counter({
+      name: 'hubcast_duplicate_rejections_total',
+      help: 'Connections rejected as duplicates of a live token.',
+      ...opts,
+    }),
+    forbiddenSends: new Counter({
+      name: 'hubcast_forbidden_sends_total',
+      help: 'Consumers closed with 4501 for sending what they may not.',
+      ...opts,
+    }),
+    slowConsumers: new Counter({
+      name: 'hubcast_slow_consumers_total',
+      help: 'Consumers closed with 4001 for exceeding the outbound buffer cap.',
+      ...opts,
+    }),
+    ingestRequests: new Counter({
+      name: 'hubcast_ingest_requests_total',
+      help: 'POST /entity requests, by status.',
+      labelNames: ['status'],
+      ...opts,
+    }),
   };
 }
 

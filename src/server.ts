@@ -61,16 +61,14 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
     onPublished: (source) => metrics.messagesIn.inc({ source }),
   });
   // The token service asks the gateway whether a token is live; the gateway is built right after.
-  let gateway: Gateway | undefined;
   const tokens = new TokenService({
     store,
     clock,
     idleTtlS: config.tokens.idleTtl,
     ticketTtlS: config.tickets.ttlS,
-    isLive: (hash) => gateway?.isLive(hash) ?? false,
+    isLive: (hash): boolean => gw.isLive(hash),
   });
-  gateway = new Gateway({ config, store, tokens, publisher, metrics, log: log.child({ component: 'gateway' }), clock, nodeId });
-  const gw = gateway;
+  const gw: Gateway = new Gateway({ config, store, tokens, publisher, metrics, log: log.child({ component: 'gateway' }), clock, nodeId });
 
   const app = createHttpApp(log.child({ component: 'http' }), { bodyLimit: config.limits.maxMessageBytes + 64 * 1024 });
   healthRoutes(app, metrics);
@@ -122,7 +120,10 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
       for (const t of timers) t.unref();
       void housekeeping();
       const addr = app.server.address() as AddressInfo;
-      log.info({ host: addr.address, port: addr.port, dataDir: config.dataDir, store: config.store.type, broker: config.broker.type }, 'hubcast listening');
+      log.info(
+        { host: addr.address, port: addr.port, dataDir: config.dataDir, store: config.store.type, broker: config.broker.type },
+        'hubcast listening',
+      );
       return addr;
     },
     close() {

@@ -19,8 +19,13 @@ const own = {
 };
 
 function patterns(list: string[] | undefined, flag: string): string[] {
-  const out = (list ?? []).flatMap((p) => p.split(',')).map((p) => p.trim()).filter(Boolean);
-  for (const p of out) if (!isValidPattern(p)) throw new UsageError(`--${flag} "${p}" is not a valid topic pattern (segments of [A-Za-z0-9_-], * or a final >)`);
+  const out = (list ?? [])
+    .flatMap((p) => p.split(','))
+    .map((p) => p.trim())
+    .filter(Boolean);
+  for (const p of out)
+    if (!isValidPattern(p))
+      throw new UsageError(`--${flag} "${p}" is not a valid topic pattern (segments of [A-Za-z0-9_-], * or a final >)`);
   return [...new Set(out)];
 }
 
@@ -46,7 +51,16 @@ export async function clientsCommand(args: string[], io: Io): Promise<number> {
         store.createClient({ id, name, secretHash: await hashSecret(secret), subscribe, publish, createdAt, revokedAt: null }),
       );
       if (json) {
-        io.out(JSON.stringify({ client_id: id, client_secret: secret, name, subscribe, publish, created_at: new Date(createdAt).toISOString() }) + '\n');
+        io.out(
+          JSON.stringify({
+            client_id: id,
+            client_secret: secret,
+            name,
+            subscribe,
+            publish,
+            created_at: new Date(createdAt).toISOString(),
+          }) + '\n',
+        );
       } else {
         io.out(
           `client_id:     ${id}\nclient_secret: ${secret}\n  (shown once: keep it now; only its hash is stored)\n` +
@@ -70,7 +84,9 @@ export async function clientsCommand(args: string[], io: Io): Promise<number> {
       else if (rows.length === 0) io.out('no clients\n');
       else
         for (const r of rows)
-          io.out(`${r.client_id}  ${r.name}  subscribe=${r.subscribe.join(',') || '-'}  publish=${r.publish.join(',') || '-'}${r.revoked_at ? '  REVOKED ' + r.revoked_at : ''}\n`);
+          io.out(
+            `${r.client_id}  ${r.name}  subscribe=${r.subscribe.join(',') || '-'}  publish=${r.publish.join(',') || '-'}${r.revoked_at ? '  REVOKED ' + r.revoked_at : ''}\n`,
+          );
       return 0;
     }
     case 'revoke': {

@@ -13,7 +13,10 @@ export const CONFIG_OPTIONS: Options = {
 export class UsageError extends Error {}
 
 /** Parses a command's arguments: its own options plus every config flag. */
-export function parse(args: string[], own: Options = {}): { values: Record<string, string | boolean | string[] | undefined>; positionals: string[] } {
+export function parse(
+  args: string[],
+  own: Options = {},
+): { values: Record<string, string | boolean | string[] | undefined>; positionals: string[] } {
   try {
     const { values, positionals } = parseArgs({
       args,

@@ -81,7 +81,10 @@ export const configSchema = z
           .default(4096)
           .describe('Largest frame a consumer may send, bytes (bigger: close 1009). Raise it for publishing clients.'),
         maxSubscriptions: z.number().int().min(1).default(256).describe('Most subscriptions one connection may hold.'),
-        perMessageDeflate: z.boolean().default(false).describe('Offer permessage-deflate compression (costs CPU and memory per connection).'),
+        perMessageDeflate: z
+          .boolean()
+          .default(false)
+          .describe('Offer permessage-deflate compression (costs CPU and memory per connection).'),
       })
       .default({}),
     ingest: z
@@ -97,7 +100,12 @@ export const configSchema = z
       .object({
         size: z.number().int().min(0).default(1000).describe('Messages kept per topic for replay.'),
         ttlS: z.number().int().min(1).default(86400).describe('Messages older than this many seconds are dropped from history.'),
-        dedupeS: z.number().int().min(0).default(300).describe('Window in which a repeated idempotency key on a topic is not delivered again.'),
+        dedupeS: z
+          .number()
+          .int()
+          .min(0)
+          .default(300)
+          .describe('Window in which a repeated idempotency key on a topic is not delivered again.'),
       })
       .default({}),
     limits: z

@@ -49,7 +49,8 @@ export class Publisher {
 
   async publish(input: PublishInput): Promise<PublishResult> {
     const { store, broker, clock, maxMessageBytes } = this.#d;
-    if (!isValidTopic(input.topic)) throw new HubcastError('invalid_topic', 'topic must be 1–200 characters: segments of [A-Za-z0-9_-] separated by "."');
+    if (!isValidTopic(input.topic))
+      throw new HubcastError('invalid_topic', 'topic must be 1–200 characters: segments of [A-Za-z0-9_-] separated by "."');
     if (input.payload.length > maxMessageBytes) throw new HubcastError('payload_too_large', `the payload exceeds ${maxMessageBytes} bytes`);
     if (input.key !== undefined && (typeof input.key !== 'string' || input.key.length === 0 || input.key.length > 200)) {
       throw new HubcastError('bad_request', 'the idempotency key must be 1–200 characters');
@@ -65,6 +66,13 @@ export class Publisher {
       broker.publish({ topic: input.topic, offset: res.offset, epoch: res.epoch, ts: res.ts, kind: input.kind, payload: input.payload });
       this.#d.onPublished?.(input.source);
     }
-    return { topic: input.topic, offset: res.offset, epoch: res.epoch, ts: res.ts, id: input.key ?? randomId('m_'), duplicate: res.duplicate };
+    return {
+      topic: input.topic,
+      offset: res.offset,
+      epoch: res.epoch,
+      ts: res.ts,
+      id: input.key ?? randomId('m_'),
+      duplicate: res.duplicate,
+    };
   }
 }

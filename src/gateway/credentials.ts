@@ -4,10 +4,7 @@ export const SUBPROTOCOL = 'hubcast.v1';
 const BEARER_PROTOCOL = 'hubcast.bearer.';
 
 export type Credentials =
-  | { kind: 'token'; token: string; clientId?: string }
-  | { kind: 'ticket'; ticket: string }
-  | { kind: 'none' }
-  | { kind: 'malformed' };
+  { kind: 'token'; token: string; clientId?: string } | { kind: 'ticket'; ticket: string } | { kind: 'none' } | { kind: 'malformed' };
 
 function header(req: IncomingMessage, name: string): string | undefined {
   const v = req.headers[name];

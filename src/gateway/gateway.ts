@@ -105,10 +105,12 @@ export class Gateway {
       return rejectUpgrade(socket, 400, 'bad_request');
     }
     if (!WS_PATHS.has(url.pathname)) return rejectUpgrade(socket, 404, 'not_found');
-    if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') return rejectUpgrade(socket, 400, 'bad_request', 'expected a WebSocket upgrade');
+    if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket')
+      return rejectUpgrade(socket, 400, 'bad_request', 'expected a WebSocket upgrade');
     const creds = readCredentials(req, url.searchParams);
     const ip = req.socket.remoteAddress ?? '';
-    if (creds.kind === 'none' || creds.kind === 'malformed') return this.#unauthorized(socket, creds.kind === 'none' ? 'missing' : 'malformed', ip);
+    if (creds.kind === 'none' || creds.kind === 'malformed')
+      return this.#unauthorized(socket, creds.kind === 'none' ? 'missing' : 'malformed', ip);
     const { tokens } = this.#d;
     const checking = creds.kind === 'ticket' ? tokens.redeemTicket(creds.ticket) : tokens.check(creds.token, creds.clientId);
     checking.then(
@@ -208,7 +210,7 @@ export class Gateway {
   #onClose(peer: Peer, code: number): void {
     if (peer.closed) return;
     peer.closed = true;
-    const { store, clock, log, metrics } = this.#d;
+    const { log, metrics } = this.#d;
     this.hub.removeAll(peer);
     this.#peers.delete(peer.id);
     if (this.#byToken.get(peer.tokenHash) === peer) this.#byToken.delete(peer.tokenHash);
@@ -261,7 +263,10 @@ export class Gateway {
     setTimeout(() => {
       peer.probing = false;
       if (!peer.closed && peer.lastPongAt < started) {
-        this.#d.log.warn({ connection_id: peer.id, client_id: peer.clientId }, 'live connection did not answer the duplicate probe; terminated');
+        this.#d.log.warn(
+          { connection_id: peer.id, client_id: peer.clientId },
+          'live connection did not answer the duplicate probe; terminated',
+        );
         peer.ws.terminate();
       }
     }, this.#d.config.duplicates.probeMs).unref();

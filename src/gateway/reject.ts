@@ -3,7 +3,13 @@ import type { Duplex } from 'node:stream';
 import { errorBody, type ErrorCode } from '../core/errors.ts';
 
 /** Answers an upgrade request with a plain HTTP error (no WebSocket is created) and closes the socket. */
-export function rejectUpgrade(socket: Duplex, status: number, code: ErrorCode, message?: string, headers: Record<string, string> = {}): void {
+export function rejectUpgrade(
+  socket: Duplex,
+  status: number,
+  code: ErrorCode,
+  message?: string,
+  headers: Record<string, string> = {},
+): void {
   if (!socket.writable || socket.destroyed) {
     socket.destroy();
     return;

@@ -95,7 +95,8 @@ export class Session {
       state = await store.topicState(topic);
       if (since && (since.epoch === undefined || since.epoch === state.epoch) && since.offset <= state.offset) {
         recovered = state.firstRetained <= since.offset + 1;
-        if (since.offset < state.offset) replay = await store.readHistory(topic, since.offset, Math.min(state.offset - since.offset, config.history.size));
+        if (since.offset < state.offset)
+          replay = await store.readHistory(topic, since.offset, Math.min(state.offset - since.offset, config.history.size));
       }
     } catch (err) {
       this.#d.log.error({ err, connection_id: peer.id }, 'subscribe: store read failed');

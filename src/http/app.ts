@@ -9,7 +9,13 @@ export function sendError(reply: import('fastify').FastifyReply, err: HubcastErr
   return reply.code(err.status).header('Cache-Control', 'no-store').send(err.toJSON());
 }
 
-const FASTIFY_CODES: Record<number, ErrorCode> = { 400: 'bad_request', 404: 'not_found', 405: 'method_not_allowed', 413: 'payload_too_large', 415: 'unsupported_media_type' };
+const FASTIFY_CODES: Record<number, ErrorCode> = {
+  400: 'bad_request',
+  404: 'not_found',
+  405: 'method_not_allowed',
+  413: 'payload_too_large',
+  415: 'unsupported_media_type',
+};
 
 /**
  * The HTTP application: every body arrives as a Buffer (routes parse it themselves, so that raw
@@ -35,7 +41,10 @@ export function createHttpApp(log: Logger, opts: { bodyLimit: number }): Fastify
     return sendError(reply, new HubcastError('internal_error'));
   });
   app.addHook('onResponse', (req, reply, done) => {
-    log.debug({ method: req.method, path: req.routeOptions.url ?? 'unknown', status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'http');
+    log.debug(
+      { method: req.method, path: req.routeOptions.url ?? 'unknown', status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
+      'http',
+    );
     done();
   });
   return app;

@@ -32,7 +32,8 @@ function readClientCredentials(req: FastifyRequest): { id: string; secret: strin
   const body = req.body as Buffer | undefined;
   if (body && body.length > 0) {
     const ct = (header(req, 'content-type') ?? '').split(';')[0]!.trim().toLowerCase();
-    if (ct !== 'application/json') throw bad('send credentials as application/json, as headers client_id and client_secret, or as HTTP Basic');
+    if (ct !== 'application/json')
+      throw bad('send credentials as application/json, as headers client_id and client_secret, or as HTTP Basic');
     let parsed: unknown;
     try {
       parsed = JSON.parse(body.toString('utf8'));
@@ -97,7 +98,9 @@ export function consumerRoutes(app: FastifyInstance, d: ConsumerRouteDeps): void
 
   app.post('/consumers/tickets', async (req, reply) => {
     const m = /^Bearer +(\S+)$/i.exec((header(req, 'authorization') ?? '').trim());
-    const check = m ? await d.tokens.check(m[1]!).catch((err: unknown) => Promise.reject(storeDown(err))) : ({ ok: false, reason: 'missing' } as const);
+    const check = m
+      ? await d.tokens.check(m[1]!).catch((err: unknown) => Promise.reject(storeDown(err)))
+      : ({ ok: false, reason: 'missing' } as const);
     if (!check.ok) {
       d.metrics.authFailures.inc({ reason: check.reason });
       throw new HubcastError('unauthorized');

@@ -68,14 +68,16 @@ export function entityRoutes(app: FastifyInstance, d: EntityRouteDeps): void {
 
     scope.post('/entity', { bodyLimit: max + ENVELOPE_BYTES }, async (req, reply) => {
       const type = mediaType(req);
-      if (!isJson(type)) throw new HubcastError('unsupported_media_type', 'POST /entity takes application/json; send other bodies to POST /entity/<topic>');
+      if (!isJson(type))
+        throw new HubcastError('unsupported_media_type', 'POST /entity takes application/json; send other bodies to POST /entity/<topic>');
       let parsed: unknown;
       try {
         parsed = JSON.parse(((req.body as Buffer | undefined) ?? Buffer.alloc(0)).toString('utf8'));
       } catch {
         throw new HubcastError('invalid_json');
       }
-      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new HubcastError('bad_request', 'the body must be {"topic","data","id"?}');
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+        throw new HubcastError('bad_request', 'the body must be {"topic","data","id"?}');
       const o = parsed as Record<string, unknown>;
       if (!isValidTopic(o.topic)) throw new HubcastError('invalid_topic');
       if (o.data === undefined) throw new HubcastError('bad_request', '"data" is required');

@@ -4,7 +4,11 @@ import { isIP, type BlockList } from 'node:net';
  * The client address for an allow-list decision: the socket peer, or — only when the peer is a
  * trusted proxy — the right-most X-Forwarded-For address that is not itself a trusted proxy.
  */
-export function clientAddress(peer: string | undefined, forwardedFor: string | string[] | undefined, trusted: BlockList | undefined): string {
+export function clientAddress(
+  peer: string | undefined,
+  forwardedFor: string | string[] | undefined,
+  trusted: BlockList | undefined,
+): string {
   const addr = peer ?? '';
   if (!trusted || !forwardedFor || !inList(trusted, addr)) return addr;
   const hops = (Array.isArray(forwardedFor) ? forwardedFor.join(',') : forwardedFor)

@@ -127,12 +127,16 @@ export class SqliteStore implements Store {
       getToken: db.prepare('SELECT hash, client_id, created_at, last_used_at FROM tokens WHERE hash = ?'),
       findKey: db.prepare('SELECT * FROM keys WHERE hash = ? AND revoked_at IS NULL'),
       topic: db.prepare('SELECT last_offset, epoch FROM topics WHERE topic = ?'),
-      putTopic: db.prepare('INSERT INTO topics (topic, last_offset, epoch) VALUES (?, ?, ?) ON CONFLICT(topic) DO UPDATE SET last_offset = excluded.last_offset'),
+      putTopic: db.prepare(
+        'INSERT INTO topics (topic, last_offset, epoch) VALUES (?, ?, ?) ON CONFLICT(topic) DO UPDATE SET last_offset = excluded.last_offset',
+      ),
       insertMessage: db.prepare('INSERT INTO messages (topic, "offset", ts, kind, payload) VALUES (?, ?, ?, ?, ?)'),
       trimTopic: db.prepare('DELETE FROM messages WHERE topic = ? AND "offset" <= ?'),
       findDedupe: db.prepare('SELECT "offset", ts FROM dedupe WHERE topic = ? AND key = ? AND ts >= ?'),
       putDedupe: db.prepare('INSERT OR REPLACE INTO dedupe (topic, key, "offset", ts) VALUES (?, ?, ?, ?)'),
-      readHistory: db.prepare('SELECT topic, "offset", ts, kind, payload FROM messages WHERE topic = ? AND "offset" > ? ORDER BY "offset" LIMIT ?'),
+      readHistory: db.prepare(
+        'SELECT topic, "offset", ts, kind, payload FROM messages WHERE topic = ? AND "offset" > ? ORDER BY "offset" LIMIT ?',
+      ),
       firstRetained: db.prepare('SELECT MIN("offset") AS o FROM messages WHERE topic = ?'),
       addConnection: db.prepare(
         'INSERT OR REPLACE INTO connections (id, client_id, token_hash, node_id, connected_at, remote_address) VALUES (?, ?, ?, ?, ?, ?)',
@@ -188,7 +192,9 @@ export class SqliteStore implements Store {
   }
 
   async createKey(k: KeyRecord): Promise<void> {
-    this.#d.prepare('INSERT INTO keys (id, name, hash, created_at, revoked_at) VALUES (?, ?, ?, ?, ?)').run(k.id, k.name, k.hash, k.createdAt, k.revokedAt);
+    this.#d
+      .prepare('INSERT INTO keys (id, name, hash, created_at, revoked_at) VALUES (?, ?, ?, ?, ?)')
+      .run(k.id, k.name, k.hash, k.createdAt, k.revokedAt);
   }
 
   async findKey(hash: string): Promise<KeyRecord | undefined> {
@@ -211,7 +217,9 @@ export class SqliteStore implements Store {
   }
 
   async createToken(t: TokenRecord): Promise<void> {
-    this.#d.prepare('INSERT INTO tokens (hash, client_id, created_at, last_used_at) VALUES (?, ?, ?, ?)').run(t.hash, t.clientId, t.createdAt, t.lastUsedAt);
+    this.#d
+      .prepare('INSERT INTO tokens (hash, client_id, created_at, last_used_at) VALUES (?, ?, ?, ?)')
+      .run(t.hash, t.clientId, t.createdAt, t.lastUsedAt);
   }
 
   async getToken(hash: string): Promise<TokenRecord | undefined> {
@@ -239,8 +247,7 @@ export class SqliteStore implements Store {
 
   async consumeTicket(hash: string, now: number): Promise<string | undefined> {
     const row = this.#d.prepare('DELETE FROM tickets WHERE hash = ? RETURNING token_hash, expires_at').get(hash) as
-      | { token_hash: string; expires_at: number }
-      | undefined;
+      { token_hash: string; expires_at: number } | undefined;
     return row && row.expires_at > now ? row.token_hash : undefined;
   }
 
@@ -331,7 +338,13 @@ export class SqliteStore implements Store {
   }
 
   async readHistory(topic: string, after: number, limit: number): Promise<StoredMessage[]> {
-    const rows = this.#s.readHistory.all(topic, after, limit) as { topic: string; offset: number; ts: number; kind: string; payload: Buffer }[];
+    const rows = this.#s.readHistory.all(topic, after, limit) as {
+      topic: string;
+      offset: number;
+      ts: number;
+      kind: string;
+      payload: Buffer;
+    }[];
     return rows as StoredMessage[];
   }
 
