@@ -51,11 +51,13 @@ export const configSchema = z
           .default('30d')
           .describe('A token expires after this long unused (since its last connection ended, or since issued).'),
       })
+      .strict()
       .default({}),
     tickets: z
       .object({
         ttlS: z.number().int().min(1).max(3600).default(30).describe('Lifetime of a single-use WebSocket ticket, seconds.'),
       })
+      .strict()
       .default({}),
     duplicates: z
       .object({
@@ -70,6 +72,7 @@ export const configSchema = z
           .default(2000)
           .describe('On a rejected duplicate, ping the live connection and drop it if no pong within this many ms.'),
       })
+      .strict()
       .default({}),
     ws: z
       .object({
@@ -86,6 +89,7 @@ export const configSchema = z
           .default(false)
           .describe('Offer permessage-deflate compression (costs CPU and memory per connection).'),
       })
+      .strict()
       .default({}),
     ingest: z
       .object({
@@ -95,6 +99,7 @@ export const configSchema = z
         trustProxy: cidrList.default([]).describe('Proxies (CIDR) whose X-Forwarded-For is believed for the allow-list.'),
         requireKey: z.boolean().default(true).describe('Require `Authorization: Bearer <ingest key>` on POST /entity.'),
       })
+      .strict()
       .default({}),
     history: z
       .object({
@@ -107,6 +112,7 @@ export const configSchema = z
           .default(300)
           .describe('Window in which a repeated idempotency key on a topic is not delivered again.'),
       })
+      .strict()
       .default({}),
     limits: z
       .object({
@@ -118,6 +124,7 @@ export const configSchema = z
           .default(1048576)
           .describe('Outbound bytes queued for one consumer before it is closed with 4001 (slow consumer).'),
       })
+      .strict()
       .default({}),
     store: z
       .object({
@@ -127,11 +134,13 @@ export const configSchema = z
           .default('full')
           .describe('SQLite durability: full = fsync every commit (survives power loss); normal = survives a process crash.'),
       })
+      .strict()
       .default({}),
     broker: z
       .object({
         type: z.enum(['memory']).default('memory').describe('How publications reach the connections (memory = this process).'),
       })
+      .strict()
       .default({}),
   })
   .strict();

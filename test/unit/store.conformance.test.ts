@@ -1,0 +1,162 @@
+import { describe, expect, it } from 'vitest';
+import { SqliteStore } from '../../src/store/sqlite-store.ts';
+import type { HistoryLimits, Store } from '../../src/store/store.ts';
+import { tempDir } from '../helpers/server.ts';
+
+/**
+ * The Store conformance suite: every implementation runs it. `make(dir)` must return stores that
+ * share state when given the same `dir` (two processes on one store).
+ */
+const implementations: { name: string; make: (dir: string, history?: Partial<HistoryLimits>) => Store }[] = [
+  {
+    name: 'sqlite',
+    make: (dir, history = {}) =>
+      new SqliteStore({ dataDir: dir, synchronous: 'normal', history: { size: 1000, ttlS: 86400, dedupeS: 300, ...history } }),
+  },
+];
+
+const client = (id: string) => ({ id, name: id, secretHash: 'scrypt$x', subscribe: ['a.>'], publish: [], createdAt: 1, revokedAt: null });
+const json = (v: unknown) => Buffer.from(JSON.stringify(v));
+
+for (const impl of implementations) {
+  describe(`Store conformance: ${impl.name}`, () => {
+    const open = async (history?: Partial<HistoryLimits>, dir = tempDir()) => {
+      const s = impl.make(dir, history);
+      await s.open();
+      return s;
+    };
+
+    it('clients: create, get, list, revoke (deletes tokens, reported as a change)', async () => {
+      const dir = tempDir();
+      const s = await open(undefined, dir);
+      const other = await open(undefined, dir);
+      await s.createClient(client('c1'));
+      await s.createToken({ hash: 'h1', clientId: 'c1', createdAt: 1, lastUsedAt: 1 });
+      expect(await s.getClient('c1')).toMatchObject({ id: 'c1', subscribe: ['a.>'], revokedAt: null });
+      expect(await s.getClient('nope')).toBeUndefined();
+      expect(await other.revokeClient('c1', 5)).toBe(true);
+      expect(await other.revokeClient('c1', 6)).toBe(false);
+      expect((await s.getClient('c1'))?.revokedAt).toBe(5);
+      expect(await s.getToken('h1')).toBeUndefined();
+      expect((await s.pollChanges()).revokedClients).toEqual(['c1']);
+      expect((await s.pollChanges()).revokedClients).toEqual([]);
+      expect(await s.listClients()).toHaveLength(1);
+      await s.close();
+      await other.close();
+    });
+
+    it('keys: only unrevoked keys are found', async () => {
+      const s = await open();
+      await s.createKey({ id: 'k1', name: 'erp', hash: 'kh', createdAt: 1, revokedAt: null });
+      expect(await s.findKey('kh')).toMatchObject({ name: 'erp' });
+      expect(await s.revokeKey('erp', 2)).toBe(true);
+      expect(await s.findKey('kh')).toBeUndefined();
+      expect(await s.listKeys()).toHaveLength(1);
+      await s.close();
+    });
+
+    it('tokens: touch, idle deletion spares live ones', async () => {
+      const s = await open();
+      await s.createToken({ hash: 'old', clientId: 'c', createdAt: 0, lastUsedAt: 0 });
+      await s.createToken({ hash: 'live', clientId: 'c', createdAt: 0, lastUsedAt: 0 });
+      await s.createToken({ hash: 'fresh', clientId: 'c', createdAt: 0, lastUsedAt: 0 });
+      await s.touchToken('fresh', 100);
+      await s.addConnection({ id: 'x', clientId: 'c', tokenHash: 'live', nodeId: 'n', connectedAt: 1, remoteAddress: '::1' });
+      expect(await s.deleteIdleTokens(50)).toBe(1);
+      expect(await s.getToken('old')).toBeUndefined();
+      expect(await s.getToken('live')).toBeDefined();
+      expect((await s.getToken('fresh'))?.lastUsedAt).toBe(100);
+      await s.close();
+    });
+
+    it('tickets are single use and expire', async () => {
+      const s = await open();
+      await s.createTicket('t1', 'tok', 1000);
+      await s.createTicket('t2', 'tok', 1000);
+      expect(await s.consumeTicket('t1', 999)).toBe('tok');
+      expect(await s.consumeTicket('t1', 999)).toBeUndefined();
+      expect(await s.consumeTicket('t2', 1000)).toBeUndefined();
+      await s.close();
+    });
+
+    it('connections: add, find by token, remove, clear a node', async () => {
+      const s = await open();
+      const c = { clientId: 'c', tokenHash: 't', connectedAt: 1, remoteAddress: '127.0.0.1' };
+      await s.addConnection({ id: 'a', nodeId: 'n1', ...c });
+      await s.addConnection({ id: 'b', nodeId: 'n2', ...c });
+      expect((await s.connectionsOfToken('t')).map((x) => x.id).sort()).toEqual(['a', 'b']);
+      await s.removeConnection('a');
+      expect(await s.hasConnection('a')).toBe(false);
+      await s.clearConnections('n2');
+      expect(await s.hasConnection('b')).toBe(false);
+      await s.close();
+    });
+
+    it('append: offsets per topic from 1, settled in call order, durable across reopen with the same epoch', async () => {
+      const dir = tempDir();
+      const s = await open(undefined, dir);
+      const settled: string[] = [];
+      const reqs = Array.from({ length: 50 }, (_, i) => ({
+        topic: i % 2 ? 'odd' : 'even',
+        kind: 'json' as const,
+        payload: json(i),
+        ts: 10 + i,
+      }));
+      const results = await Promise.all(
+        reqs.map((r, i) =>
+          s.append(r).then((res) => {
+            settled.push(`${i}`);
+            return res;
+          }),
+        ),
+      );
+      expect(settled).toEqual(reqs.map((_, i) => `${i}`));
+      expect(results.filter((_, i) => i % 2 === 0).map((r) => r.offset)).toEqual(Array.from({ length: 25 }, (_, i) => i + 1));
+      const epoch = results[0]!.epoch;
+      const state = await s.topicState('odd');
+      expect(state).toMatchObject({ offset: 25, epoch, firstRetained: 1 });
+      expect(await s.topicState('never')).toMatchObject({ offset: 0, firstRetained: 1 });
+      await s.close();
+      const again = await open(undefined, dir);
+      const hist = await again.readHistory('even', 20, 100);
+      expect(hist.map((m) => [m.offset, JSON.parse(m.payload.toString())])).toEqual([
+        [21, 40],
+        [22, 42],
+        [23, 44],
+        [24, 46],
+        [25, 48],
+      ]);
+      expect((await again.topicState('even')).epoch).toBe(epoch);
+      await again.close();
+    });
+
+    it('append: idempotency keys dedupe within the window only', async () => {
+      const s = await open({ dedupeS: 10 });
+      const a = await s.append({ topic: 't', kind: 'text', payload: Buffer.from('x'), key: 'k', ts: 1000 });
+      const [b, c] = await Promise.all([
+        s.append({ topic: 't', kind: 'text', payload: Buffer.from('x'), key: 'k', ts: 2000 }),
+        s.append({ topic: 't', kind: 'text', payload: Buffer.from('x'), key: 'k', ts: 2000 }),
+      ]);
+      expect([a.duplicate, b.duplicate, c.duplicate]).toEqual([false, true, true]);
+      expect([b.offset, c.offset]).toEqual([a.offset, a.offset]);
+      expect((await s.append({ topic: 'other', kind: 'text', payload: Buffer.from('x'), key: 'k', ts: 2000 })).duplicate).toBe(false);
+      const later = await s.append({ topic: 't', kind: 'text', payload: Buffer.from('x'), key: 'k', ts: 12_001 });
+      expect(later).toMatchObject({ duplicate: false, offset: 2 });
+      await s.close();
+    });
+
+    it('retention: size and TTL trimming never change the last offset', async () => {
+      const s = await open({ size: 3, ttlS: 60 });
+      for (let i = 1; i <= 10; i++) await s.append({ topic: 't', kind: 'binary', payload: Buffer.from([i]), ts: i * 1000 });
+      expect((await s.readHistory('t', 0, 100)).map((m) => m.offset)).toEqual([8, 9, 10]);
+      expect(await s.topicState('t')).toMatchObject({ offset: 10, firstRetained: 8 });
+      await s.trim(9000 + 60_000);
+      expect((await s.readHistory('t', 0, 100)).map((m) => m.offset)).toEqual([9, 10]);
+      await s.trim(1e9);
+      expect(await s.topicState('t')).toMatchObject({ offset: 10, firstRetained: 11 });
+      const next = await s.append({ topic: 't', kind: 'binary', payload: Buffer.from([11]), ts: 1e9 });
+      expect(next.offset).toBe(11);
+      await s.close();
+    });
+  });
+}
