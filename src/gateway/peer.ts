@@ -80,7 +80,9 @@ export class Peer {
    */
   writeMessage(msg: OutMessage): void {
     if (!this.open) return;
-    if (this.ws.bufferedAmount + msg.frame.length > this.#maxBuffered) {
+    const queued = this.ws.bufferedAmount;
+    // A single message larger than the cap still goes to a consumer that has nothing queued.
+    if (queued > 0 && queued + msg.frame.length > this.#maxBuffered) {
       this.#onSlow(this);
       return;
     }

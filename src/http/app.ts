@@ -26,6 +26,12 @@ export function createHttpApp(log: Logger, opts: { bodyLimit: number }): Fastify
     logger: false,
     bodyLimit: opts.bodyLimit,
     return503OnClosing: true,
+    // Topics travel in the path (POST /entity/<topic>); the topic check itself caps them at 200.
+    maxParamLength: 1024,
+    frameworkErrors: (err, _req, reply) => {
+      const code = err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'invalid_topic' : 'bad_request';
+      return sendError(reply, new HubcastError(code, code === 'bad_request' ? 'malformed request URL or headers' : undefined));
+    },
     forceCloseConnections: false,
   }) as unknown as FastifyInstance<Server>;
   app.removeAllContentTypeParsers();

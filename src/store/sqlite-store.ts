@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { systemClock, type Clock } from '../core/clock.ts';
 import { randomSecret } from '../core/ids.ts';
 import type {
   AppendRequest,
@@ -82,6 +83,7 @@ export interface SqliteStoreOptions {
   dataDir: string;
   synchronous: 'full' | 'normal';
   history: HistoryLimits;
+  clock?: Clock;
 }
 
 /**
@@ -135,9 +137,9 @@ export class SqliteStore implements Store {
       findDedupe: db.prepare('SELECT "offset", ts FROM dedupe WHERE topic = ? AND key = ? AND ts >= ?'),
       putDedupe: db.prepare('INSERT OR REPLACE INTO dedupe (topic, key, "offset", ts) VALUES (?, ?, ?, ?)'),
       readHistory: db.prepare(
-        'SELECT topic, "offset", ts, kind, payload FROM messages WHERE topic = ? AND "offset" > ? ORDER BY "offset" LIMIT ?',
+        'SELECT topic, "offset", ts, kind, payload FROM messages WHERE topic = ? AND "offset" > ? AND ts >= ? ORDER BY "offset" LIMIT ?',
       ),
-      firstRetained: db.prepare('SELECT MIN("offset") AS o FROM messages WHERE topic = ?'),
+      firstRetained: db.prepare('SELECT MIN("offset") AS o FROM messages WHERE topic = ? AND ts >= ?'),
       addConnection: db.prepare(
         'INSERT OR REPLACE INTO connections (id, client_id, token_hash, node_id, connected_at, remote_address) VALUES (?, ?, ?, ?, ?, ?)',
       ),
@@ -338,7 +340,7 @@ export class SqliteStore implements Store {
   }
 
   async readHistory(topic: string, after: number, limit: number): Promise<StoredMessage[]> {
-    const rows = this.#s.readHistory.all(topic, after, limit) as {
+    const rows = this.#s.readHistory.all(topic, after, this.#oldestKept(), limit) as {
       topic: string;
       offset: number;
       ts: number;
@@ -351,8 +353,13 @@ export class SqliteStore implements Store {
   async topicState(topic: string): Promise<TopicState> {
     const t = this.#s.topic.get(topic) as { last_offset: number; epoch: string } | undefined;
     if (!t) return { offset: 0, epoch: this.#epoch, firstRetained: 1 };
-    const first = (this.#s.firstRetained.get(topic) as { o: number | null }).o;
+    const first = (this.#s.firstRetained.get(topic, this.#oldestKept()) as { o: number | null }).o;
     return { offset: t.last_offset, epoch: t.epoch, firstRetained: first ?? t.last_offset + 1 };
+  }
+
+  /** Messages older than this (ms) are past the TTL: never replayed, even before trim() deletes them. */
+  #oldestKept(): number {
+    return (this.#opts.clock ?? systemClock).now() - this.#opts.history.ttlS * 1000;
   }
 
   async trim(now: number): Promise<void> {

@@ -26,8 +26,9 @@
  *   offsets in increasing order.
  * - An append with an idempotency key already seen on the same topic within `dedupeS` resolves with
  *   the first message's offset and `duplicate: true`, and stores nothing.
- * - At most `history.size` messages per topic are retained, none older than `history.ttlS`; trimming
- *   never changes a topic's last offset.
+ * - At most `history.size` messages per topic are retained, none older than `history.ttlS` (a message
+ *   past the TTL is never returned by `readHistory` nor counted by `topicState`, even before `trim()`
+ *   deletes it); trimming never changes a topic's last offset.
  */
 
 export type PayloadKind = 'json' | 'text' | 'binary';
