@@ -4,7 +4,6 @@ import { createBroker } from './broker/index.ts';
 import { parseConfig } from './config/load.ts';
 import type { Config, ConfigInput } from './config/schema.ts';
 import { systemClock, type Clock } from './core/clock.ts';
-import { randomId } from './core/ids.ts';
 import { Publisher, type PublishResult } from './core/publisher.ts';
 import { Gateway } from './gateway/gateway.ts';
 import { createHttpApp } from './http/app.ts';
@@ -52,7 +51,7 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
   const metrics = createMetrics();
   const store = options.store ?? createStore(config, clock);
   const broker = createBroker(config);
-  const nodeId = randomId('n_', 6);
+  const nodeId = config.nodeId;
   const publisher = new Publisher({
     store,
     broker,

@@ -1,4 +1,5 @@
 import { BlockList, isIP } from 'node:net';
+import { hostname } from 'node:os';
 import { z } from 'zod';
 
 /**
@@ -41,6 +42,14 @@ export const configSchema = z
     host: z.string().min(1).default('0.0.0.0').describe('Address to listen on.'),
     port: port.default(8080).describe('TCP port for HTTP and WebSocket (0 = any free port).'),
     dataDir: z.string().min(1).default('./data').describe('Folder of the embedded SQLite store (created if missing).'),
+    nodeId: z
+      .string()
+      .min(1)
+      .max(100)
+      .default(() => hostname())
+      .describe(
+        'Name of this node (default: the host name); at start it clears the connections it had recorded. Distinct per node in a cluster.',
+      ),
     logLevel: z
       .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
       .default('info')
