@@ -6,7 +6,10 @@ import { TestClient } from '../helpers/ws-client.ts';
 
 const CLI = ['--import', 'tsx', 'src/cli/main.ts'];
 
-function startProcess(args: string[], env: Record<string, string> = {}): { child: ChildProcess; port: Promise<number>; stderr: () => string } {
+function startProcess(
+  args: string[],
+  env: Record<string, string> = {},
+): { child: ChildProcess; port: Promise<number>; stderr: () => string } {
   const child = spawn(process.execPath, [...CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   const port = new Promise<number>((resolve, reject) => {

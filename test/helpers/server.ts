@@ -60,7 +60,10 @@ export interface Harness {
   ingest(topic: string, data: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any }>;
   fetchJson(path: string, init?: RequestInit): Promise<{ status: number; body: any; headers: Headers }>;
   ingestKey: string;
+  /** Secrets the test handled beyond those the harness issued itself (tickets, Basic values…). */
+  remember(...values: string[]): void;
   restart(): Promise<void>;
+  /** Stops the server, then fails if any secret, token, ticket or key it saw was logged. */
   close(): Promise<void>;
 }
 
@@ -87,6 +90,7 @@ export async function startServer(config: ConfigInput = {}, opts: { clock?: Cloc
   const clients: TestClient[] = [];
   const keyOut = await cli(['keys', 'create', '--name', 'test-ingest', '--json', '--data-dir', dataDir]);
   const ingestKey = (JSON.parse(keyOut.out) as { key: string }).key;
+  const secrets = new Set<string>([ingestKey]);
 
   const h: Harness = {
     get server() {
@@ -111,11 +115,15 @@ export async function startServer(config: ConfigInput = {}, opts: { clock?: Cloc
       for (const p of publish) args.push('--publish', p);
       const r = await cli(args);
       if (r.code !== 0) throw new Error(`clients create failed: ${r.err}`);
-      return JSON.parse(r.out) as ClientCreds;
+      const created = JSON.parse(r.out) as ClientCreds;
+      secrets.add(created.client_secret);
+      return created;
     },
     async createKey(name = 'k') {
       const r = await cli(['keys', 'create', '--name', name, '--json', '--data-dir', dataDir]);
-      return (JSON.parse(r.out) as { key: string }).key;
+      const key = (JSON.parse(r.out) as { key: string }).key;
+      secrets.add(key);
+      return key;
     },
     async register(c) {
       const r = await h.fetchJson('/consumers', {
@@ -124,6 +132,7 @@ export async function startServer(config: ConfigInput = {}, opts: { clock?: Cloc
         body: JSON.stringify(c),
       });
       if (r.status !== 201) throw new Error(`register: ${r.status} ${JSON.stringify(r.body)}`);
+      secrets.add(r.body.token as string);
       return r.body.token as string;
     },
     async connect(token, { path = '/ws', query = '', headers = {} } = {}) {
@@ -157,10 +166,14 @@ export async function startServer(config: ConfigInput = {}, opts: { clock?: Cloc
       server = make();
       addr = await server.listen();
     },
+    remember(...values) {
+      for (const v of values) if (v) secrets.add(v);
+    },
     async close() {
       for (const c of clients) c.ws.terminate();
       await server.close();
       rmSync(dataDir, { recursive: true, force: true });
+      for (const s of secrets) if (text.includes(s)) throw new Error(`a secret was logged (${s.slice(0, 4)}…)`);
     },
   };
   return h;
