@@ -1,13 +1,6 @@
 #!/usr/bin/env node
-// Installed entry point: runs the compiled CLI (npm run build). From a checkout use `npm run cli --`.
-import { main } from '../dist/cli/main.js';
+// Installed entry point: runs the compiled CLI (built by `npm run build`, which `npm ci` runs via
+// prepare). From a checkout, `npm run cli --` runs the TypeScript source directly.
+import { runCli } from '../dist/cli/main.js';
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err) => {
-    process.stderr.write(`hubcast: ${err?.message ?? err}\n`);
-    process.exitCode = 1;
-  },
-);
+runCli();

@@ -69,7 +69,10 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
   });
   const gw: Gateway = new Gateway({ config, store, tokens, publisher, metrics, log: log.child({ component: 'gateway' }), clock, nodeId });
 
-  const app = createHttpApp(log.child({ component: 'http' }), { bodyLimit: config.limits.maxMessageBytes + 64 * 1024 });
+  const app = createHttpApp(log.child({ component: 'http' }), {
+    bodyLimit: config.limits.maxMessageBytes + 64 * 1024,
+    isClosing: () => state === 'closed',
+  });
   healthRoutes(app, metrics);
   consumerRoutes(app, { config, store, tokens, metrics, log: log.child({ component: 'consumers' }) });
   entityRoutes(app, { config, store, publisher, metrics, log: log.child({ component: 'ingest' }) });

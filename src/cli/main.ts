@@ -48,8 +48,14 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
   }
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  main(process.argv.slice(2)).then(
+/** Runs the CLI as a process: exit code, errors on stderr, a closed stdout pipe ends quietly. */
+export function runCli(argv = process.argv.slice(2)): void {
+  // `hubcast config print | head`: a closed pipe ends the command quietly.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
+  main(argv).then(
     (code) => {
       process.exitCode = code;
     },
@@ -59,3 +65,5 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     },
   );
 }
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) runCli();

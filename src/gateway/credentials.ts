@@ -4,7 +4,11 @@ export const SUBPROTOCOL = 'hubcast.v1';
 const BEARER_PROTOCOL = 'hubcast.bearer.';
 
 export type Credentials =
-  { kind: 'token'; token: string; clientId?: string } | { kind: 'ticket'; ticket: string } | { kind: 'none' } | { kind: 'malformed' };
+  | { kind: 'token'; token: string; clientId?: string }
+  | { kind: 'ticket'; ticket: string }
+  | { kind: 'none' }
+  | { kind: 'malformed' }
+  | { kind: 'bad_request'; message: string };
 
 function header(req: IncomingMessage, name: string): string | undefined {
   const v = req.headers[name];
@@ -29,9 +33,13 @@ export function readCredentials(req: IncomingMessage, query: URLSearchParams): C
   }
   const protocols = header(req, 'sec-websocket-protocol');
   if (protocols) {
-    for (const p of protocols.split(',')) {
-      const v = p.trim();
-      if (v.startsWith(BEARER_PROTOCOL)) return { kind: 'token', token: v.slice(BEARER_PROTOCOL.length) };
+    const offered = protocols.split(',').map((p) => p.trim());
+    const bearer = offered.find((v) => v.startsWith(BEARER_PROTOCOL));
+    if (bearer !== undefined) {
+      // Browsers fail a handshake whose answer selects no subprotocol, so hubcast.v1 must be offered too.
+      if (!offered.includes(SUBPROTOCOL))
+        return { kind: 'bad_request', message: `offer "${SUBPROTOCOL}" together with "${BEARER_PROTOCOL}<token>"` };
+      return { kind: 'token', token: bearer.slice(BEARER_PROTOCOL.length) };
     }
   }
   const ticket = query.get('ticket');

@@ -42,6 +42,7 @@ export interface GatewayDeps {
 }
 
 const WS_PATHS = new Set(['/ws', '/ws/publish']);
+const WS_KEY = /^[+/0-9A-Za-z]{22}==$/;
 
 /**
  * The Experience layer's WebSocket side: authenticates upgrades before any WebSocket exists,
@@ -105,10 +106,19 @@ export class Gateway {
       return rejectUpgrade(socket, 400, 'bad_request');
     }
     if (!WS_PATHS.has(url.pathname)) return rejectUpgrade(socket, 404, 'not_found');
-    if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket')
-      return rejectUpgrade(socket, 400, 'bad_request', 'expected a WebSocket upgrade');
+    // The handshake's shape is checked here so that ws never answers with its own (non-JSON) error.
+    if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket' || req.method !== 'GET') {
+      return rejectUpgrade(socket, 400, 'bad_request', 'expected a WebSocket upgrade (GET with Upgrade: websocket)');
+    }
+    if (!WS_KEY.test(req.headers['sec-websocket-key'] ?? ''))
+      return rejectUpgrade(socket, 400, 'bad_request', 'missing or invalid Sec-WebSocket-Key');
+    const version = req.headers['sec-websocket-version'];
+    if (version !== '13' && version !== '8') {
+      return rejectUpgrade(socket, 400, 'bad_request', 'unsupported Sec-WebSocket-Version', { 'Sec-WebSocket-Version': '13, 8' });
+    }
     const creds = readCredentials(req, url.searchParams);
     const ip = req.socket.remoteAddress ?? '';
+    if (creds.kind === 'bad_request') return rejectUpgrade(socket, 400, 'bad_request', creds.message);
     if (creds.kind === 'none' || creds.kind === 'malformed')
       return this.#unauthorized(socket, creds.kind === 'none' ? 'missing' : 'malformed', ip);
     const { tokens } = this.#d;

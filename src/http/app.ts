@@ -21,13 +21,13 @@ const FASTIFY_CODES: Record<number, ErrorCode> = {
  * The HTTP application: every body arrives as a Buffer (routes parse it themselves, so that raw
  * ingest keeps its bytes) and every error is the documented JSON shape.
  */
-export function createHttpApp(log: Logger, opts: { bodyLimit: number }): FastifyInstance<Server> {
+export function createHttpApp(log: Logger, opts: { bodyLimit: number; isClosing: () => boolean }): FastifyInstance<Server> {
   const app = Fastify({
     logger: false,
     bodyLimit: opts.bodyLimit,
-    return503OnClosing: true,
+    return503OnClosing: false,
     // Topics travel in the path (POST /entity/<topic>); the topic check itself caps them at 200.
-    maxParamLength: 1024,
+    routerOptions: { maxParamLength: 1024 },
     frameworkErrors: (err, _req, reply) => {
       const code = err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'invalid_topic' : 'bad_request';
       return sendError(reply, new HubcastError(code, code === 'bad_request' ? 'malformed request URL or headers' : undefined));
@@ -37,7 +37,22 @@ export function createHttpApp(log: Logger, opts: { bodyLimit: number }): Fastify
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
-  app.setNotFoundHandler((_req, reply) => sendError(reply, new HubcastError('not_found')));
+  // Every route's path as a pattern, so that a known path with another method answers 405.
+  const routes: { re: RegExp; method: string }[] = [];
+  app.addHook('onRoute', (r) => {
+    const re = new RegExp('^' + r.url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:[A-Za-z_]+/g, '[^/]+') + '/?$');
+    for (const m of [r.method].flat()) if (m !== 'HEAD') routes.push({ re, method: m });
+  });
+  app.setNotFoundHandler((req, reply) => {
+    const path = req.url.split('?')[0]!;
+    const allowed = [...new Set(routes.filter((r) => r.re.test(path)).map((r) => r.method))];
+    if (allowed.length === 0) return sendError(reply, new HubcastError('not_found'));
+    void reply.header('Allow', allowed.join(', '));
+    return sendError(reply, new HubcastError('method_not_allowed', `${req.method} is not allowed here; use ${allowed.join(' or ')}`));
+  });
+  app.addHook('onRequest', async () => {
+    if (opts.isClosing()) throw new HubcastError('unavailable', 'the server is shutting down', { retryAfterS: 1 });
+  });
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
     if (err instanceof HubcastError) return sendError(reply, err);
     const status = err.statusCode ?? 500;

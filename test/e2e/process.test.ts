@@ -55,6 +55,8 @@ describe('hubcast start (a real process)', () => {
     const [code] = await exited;
     expect(code).toBe(0);
     expect(p.stderr()).not.toContain(token);
+    // Logs are JSON lines, nothing else (no framework warnings).
+    for (const line of p.stderr().split('\n').filter(Boolean)) expect(() => JSON.parse(line), line).not.toThrow();
     expect(p.stderr()).not.toContain(created.client_secret);
   });
 
