@@ -166,7 +166,7 @@ export class Gateway {
   #onConnection(ws: WebSocket, socket: Socket, check: TokenCheck & { ok: true }, url: URL, ip: string): void {
     const { config, store, clock, log, metrics, nodeId } = this.#d;
     const peer = new Peer({
-      id: randomId('k_'),
+      id: randomId('cn_'),
       clientId: check.client.id,
       tokenHash: check.token.hash,
       remoteAddress: ip,
@@ -198,22 +198,28 @@ export class Gateway {
     ws.on('error', (err) => log.debug({ err: err.message, connection_id: peer.id }, 'websocket error'));
     ws.on('close', (code) => this.#onClose(peer, code));
 
-    const now = clock.now();
-    peer.recorded = store
-      .addConnection({ id: peer.id, clientId: peer.clientId, tokenHash: peer.tokenHash, nodeId, connectedAt: now, remoteAddress: ip })
-      .then(() => store.touchToken(peer.tokenHash, now))
-      .catch((err: unknown) => {
-        log.error({ err, connection_id: peer.id }, 'could not record the connection');
-        if (peer.open) ws.close(CloseCode.tryAgainLater, 'store unavailable');
-      });
-    log.info({ connection_id: peer.id, client_id: peer.clientId, ip }, 'connected');
-    peer.sendText(controlFrame('welcome', { connection_id: peer.id, client_id: peer.clientId, heartbeat_s: config.ws.heartbeatS }));
-    const topics = url.searchParams.get('topics');
-    if (topics) {
-      for (const t of topics.split(',')) {
-        const topic = t.trim();
-        if (topic) void this.#session.subscribe(peer, topic, undefined, undefined);
+    // Anything thrown while setting the connection up (a store that throws, a bug) closes only
+    // this connection with 1011; the process keeps serving everyone else.
+    try {
+      const now = clock.now();
+      peer.recorded = store
+        .addConnection({ id: peer.id, clientId: peer.clientId, tokenHash: peer.tokenHash, nodeId, connectedAt: now, remoteAddress: ip })
+        .then(() => store.touchToken(peer.tokenHash, now))
+        .catch((err: unknown) => {
+          log.error({ err, connection_id: peer.id }, 'could not record the connection');
+          if (peer.open) ws.close(CloseCode.tryAgainLater, 'store unavailable');
+        });
+      log.info({ connection_id: peer.id, client_id: peer.clientId, ip }, 'connected');
+      peer.sendText(controlFrame('welcome', { connection_id: peer.id, client_id: peer.clientId, heartbeat_s: config.ws.heartbeatS }));
+      const topics = url.searchParams.get('topics');
+      if (topics) {
+        for (const t of topics.split(',')) {
+          const topic = t.trim();
+          if (topic) void this.#session.subscribe(peer, topic, undefined, undefined);
+        }
       }
+    } catch (err) {
+      this.#internalError(peer, err);
     }
   }
 

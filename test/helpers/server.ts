@@ -6,7 +6,10 @@ import { pino } from 'pino';
 import { main } from '../../src/cli/main.ts';
 import type { Clock } from '../../src/core/clock.ts';
 import type { ConfigInput } from '../../src/config/schema.ts';
+import { parseConfig } from '../../src/config/load.ts';
 import { createServer, type HubcastServer } from '../../src/server.ts';
+import { createStore } from '../../src/store/index.ts';
+import type { Store } from '../../src/store/store.ts';
 import { TestClient } from './ws-client.ts';
 
 /** A clock tests can move: `clock.advance(ms)`. */
@@ -71,7 +74,10 @@ export interface Harness {
  * Starts a real server on an ephemeral loopback port with its own data dir. Creates one ingest key.
  * Call `close()` in afterEach/afterAll.
  */
-export async function startServer(config: ConfigInput = {}, opts: { clock?: Clock; dataDir?: string } = {}): Promise<Harness> {
+export async function startServer(
+  config: ConfigInput = {},
+  opts: { clock?: Clock; dataDir?: string; wrapStore?: (store: Store) => Store } = {},
+): Promise<Harness> {
   const dataDir = opts.dataDir ?? tempDir();
   let text = '';
   const logs: Record<string, unknown>[] = [];
@@ -84,7 +90,13 @@ export async function startServer(config: ConfigInput = {}, opts: { clock?: Cloc
   });
   const logger = pino({ level: 'debug' }, sink);
   const full: ConfigInput = { host: '127.0.0.1', port: 0, dataDir, ...config };
-  const make = () => createServer(full, { logger, changePollMs: 100, ...(opts.clock ? { clock: opts.clock } : {}) });
+  const make = () =>
+    createServer(full, {
+      logger,
+      changePollMs: 100,
+      ...(opts.clock ? { clock: opts.clock } : {}),
+      ...(opts.wrapStore ? { store: opts.wrapStore(createStore(parseConfig(full), opts.clock)) } : {}),
+    });
   let server = make();
   let addr = await server.listen();
   const clients: TestClient[] = [];
