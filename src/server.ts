@@ -1,4 +1,5 @@
 import type { AddressInfo } from 'node:net';
+import { createAlerts } from './alerts/index.ts';
 import { TokenService } from './auth/tokens.ts';
 import { createBroker } from './broker/index.ts';
 import { parseConfig } from './config/load.ts';
@@ -13,6 +14,7 @@ import { healthRoutes } from './http/health.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { createStore } from './store/index.ts';
+import { monitorStore } from './store/monitored.ts';
 import type { PayloadKind, Store } from './store/store.ts';
 
 export interface ServerOptions {
@@ -49,7 +51,14 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
   const clock = options.clock ?? systemClock;
   const log = options.logger ?? createLogger(config.logLevel);
   const metrics = createMetrics();
-  const store = options.store ?? createStore(config, clock);
+  const alerts = createAlerts(config, log.child({ component: 'alerts' }));
+  const store = monitorStore(options.store ?? createStore(config, clock), (method, err) => {
+    log.error({ err, method }, 'store call failed');
+    alerts.raise({
+      kind: 'store_unavailable',
+      detail: `${method}: ${(err as { code?: string }).code ?? (err as Error).message ?? 'error'}`,
+    });
+  });
   const broker = createBroker(config);
   const nodeId = config.nodeId;
   const publisher = new Publisher({
@@ -67,11 +76,22 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
     ticketTtlS: config.tickets.ttlS,
     isLive: (hash): boolean => gw.isLive(hash),
   });
-  const gw: Gateway = new Gateway({ config, store, tokens, publisher, metrics, log: log.child({ component: 'gateway' }), clock, nodeId });
+  const gw: Gateway = new Gateway({
+    config,
+    store,
+    tokens,
+    publisher,
+    metrics,
+    log: log.child({ component: 'gateway' }),
+    clock,
+    nodeId,
+    alerts,
+  });
 
   const app = createHttpApp(log.child({ component: 'http' }), {
     bodyLimit: config.limits.maxMessageBytes + 64 * 1024,
     isClosing: () => state === 'closed',
+    onInternalError: (ref) => alerts.raise({ kind: 'internal_error', detail: `HTTP handler, ref ${ref}` }),
   });
   healthRoutes(app, metrics);
   consumerRoutes(app, { config, store, tokens, metrics, log: log.child({ component: 'consumers' }) });
@@ -114,6 +134,7 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
       if (state !== 'new') throw new Error('listen() may be called once');
       state = 'listening';
       await store.open();
+      await alerts.start();
       await store.clearConnections(nodeId);
       await broker.start((pub) => gw.hub.deliver(pub));
       gw.start();
@@ -138,6 +159,7 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
         await app.close();
         await broker.close();
         await store.close();
+        await alerts.close();
         log.info('hubcast stopped');
       })();
       return closing;

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
+import type { Alerts } from '../alerts/alerts.ts';
 import type { TokenCheck, TokenService } from '../auth/tokens.ts';
 import type { Config } from '../config/schema.ts';
 import type { Clock } from '../core/clock.ts';
@@ -39,10 +40,12 @@ export interface GatewayDeps {
   log: Logger;
   clock: Clock;
   nodeId: string;
+  alerts: Alerts;
 }
 
 const WS_PATHS = new Set(['/ws', '/ws/publish']);
 const WS_KEY = /^[+/0-9A-Za-z]{22}==$/;
+const DUPLICATE_ALERT_STRIKES = 3;
 
 /**
  * The Experience layer's WebSocket side: authenticates upgrades before any WebSocket exists,
@@ -56,6 +59,7 @@ export class Gateway {
   readonly #peers = new Map<string, Peer>();
   readonly #byToken = new Map<string, Peer>();
   readonly #byClient = new Map<string, Set<Peer>>();
+  readonly #strikes = new Map<string, { since: number; count: number }>();
   #heartbeat: NodeJS.Timeout | undefined;
   #closing = false;
 
@@ -138,6 +142,7 @@ export class Gateway {
   #unauthorized(socket: Duplex, reason: string, ip: string): void {
     this.#d.metrics.authFailures.inc({ reason });
     this.#d.log.info({ reason, ip }, 'connection rejected: invalid credentials');
+    this.#d.alerts.raise({ kind: 'invalid_token', ip, detail: reason });
     rejectUpgrade(socket, 401, 'unauthorized');
   }
 
@@ -153,10 +158,12 @@ export class Gateway {
       if (config.duplicates.policy === 'reject') {
         metrics.duplicateRejections.inc();
         log.warn({ client_id: check.client.id, connection_id: existing.id, ip }, 'duplicate connection rejected');
+        this.#duplicateStrike(tokenHash, check.client.id, ip);
         this.#probe(existing);
         return rejectUpgrade(socket, 409, 'duplicate_connection');
       }
       log.info({ client_id: check.client.id, connection_id: existing.id, ip }, 'connection replaced by a newer one');
+      this.#duplicateStrike(tokenHash, check.client.id, ip);
       this.#byToken.delete(tokenHash);
       existing.ws.close(CloseCode.replaced, 'replaced by a newer connection');
     }
@@ -253,6 +260,7 @@ export class Gateway {
     const { log, metrics } = this.#d;
     metrics.forbiddenSends.inc();
     log.warn({ client_id: peer.clientId, connection_id: peer.id, what }, 'consumer sent a message it may not send; closing 4501');
+    this.#d.alerts.raise({ kind: 'consumer_sent_message', clientId: peer.clientId, ip: peer.remoteAddress, detail: what });
     peer.sendText(errorFrame('publish_not_allowed'));
     peer.ws.close(CloseCode.notAllowed, 'message not allowed');
     void this.#forget(peer);
@@ -267,7 +275,31 @@ export class Gateway {
   #internalError(peer: Peer, err: unknown): void {
     const correlationId = randomId('e_', 8);
     this.#d.log.error({ err, correlation_id: correlationId, connection_id: peer.id }, 'internal error in a connection handler');
+    this.#d.alerts.raise({
+      kind: 'internal_error',
+      clientId: peer.clientId,
+      ip: peer.remoteAddress,
+      detail: `connection handler, ref ${correlationId}`,
+    });
     if (peer.open) peer.ws.close(CloseCode.internalError, `internal error ${correlationId}`);
+  }
+
+  /**
+   * Duplicates for one token within a minute. One is normal (a reconnect racing a half-open
+   * connection); from the third on, DevOps hear of it: the token may have leaked.
+   */
+  #duplicateStrike(tokenHash: string, clientId: string, ip: string): void {
+    const now = Date.now();
+    let s = this.#strikes.get(tokenHash);
+    if (!s || now - s.since > 60_000) this.#strikes.set(tokenHash, (s = { since: now, count: 0 }));
+    if (++s.count >= DUPLICATE_ALERT_STRIKES) {
+      this.#d.alerts.raise({
+        kind: 'duplicate_connection',
+        clientId,
+        ip,
+        detail: `${s.count} duplicate connections for one token within a minute`,
+      });
+    }
   }
 
   /** On a rejected duplicate: ping the live connection, terminate it if no pong within probeMs. */
@@ -289,6 +321,8 @@ export class Gateway {
   }
 
   #sweep(): void {
+    const now = Date.now();
+    for (const [k, s] of this.#strikes) if (now - s.since > 60_000) this.#strikes.delete(k);
     for (const peer of this.#peers.values()) {
       if (!peer.alive) {
         peer.ws.terminate();

@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { ERRORS, HubcastError, type ErrorCode } from '../core/errors.ts';
+import { randomId } from '../core/ids.ts';
 import type { Logger } from '../logger.ts';
 
 /** Sends `{"error":{"code","message"}}` with the code's status. */
@@ -21,7 +22,10 @@ const FASTIFY_CODES: Record<number, ErrorCode> = {
  * The HTTP application: every body arrives as a Buffer (routes parse it themselves, so that raw
  * ingest keeps its bytes) and every error is the documented JSON shape.
  */
-export function createHttpApp(log: Logger, opts: { bodyLimit: number; isClosing: () => boolean }): FastifyInstance<Server> {
+export function createHttpApp(
+  log: Logger,
+  opts: { bodyLimit: number; isClosing: () => boolean; onInternalError: (correlationId: string) => void },
+): FastifyInstance<Server> {
   const app = Fastify({
     logger: false,
     bodyLimit: opts.bodyLimit,
@@ -58,8 +62,10 @@ export function createHttpApp(log: Logger, opts: { bodyLimit: number; isClosing:
     const status = err.statusCode ?? 500;
     const code = FASTIFY_CODES[status];
     if (code) return sendError(reply, new HubcastError(code, code === 'bad_request' ? err.message : ERRORS[code].message));
-    log.error({ err, method: req.method, path: req.routeOptions.url }, 'unhandled error in an HTTP handler');
-    return sendError(reply, new HubcastError('internal_error'));
+    const correlationId = randomId('e_', 8);
+    log.error({ err, correlation_id: correlationId, method: req.method, path: req.routeOptions.url }, 'unhandled error in an HTTP handler');
+    opts.onInternalError(correlationId);
+    return sendError(reply, new HubcastError('internal_error', `internal error (ref ${correlationId})`));
   });
   app.addHook('onResponse', (req, reply, done) => {
     log.debug(
