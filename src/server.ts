@@ -1,3 +1,4 @@
+import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { createAlerts } from './alerts/index.ts';
 import { TokenService } from './auth/tokens.ts';
@@ -5,12 +6,14 @@ import { createBroker } from './broker/index.ts';
 import { parseConfig } from './config/load.ts';
 import type { Config, ConfigInput } from './config/schema.ts';
 import { systemClock, type Clock } from './core/clock.ts';
+import { FailureBudget } from './core/rate-limit.ts';
 import { Publisher, type PublishResult } from './core/publisher.ts';
 import { Gateway } from './gateway/gateway.ts';
 import { createHttpApp } from './http/app.ts';
 import { consumerRoutes } from './http/consumers.ts';
 import { entityRoutes } from './http/entity.ts';
 import { healthRoutes } from './http/health.ts';
+import { readTlsFiles } from './http/tls.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { createStore } from './store/index.ts';
@@ -33,8 +36,19 @@ export interface HubcastServer {
   readonly log: Logger;
   /** Opens the store, starts the broker, listens. Resolves with the bound address. */
   listen(): Promise<AddressInfo>;
-  /** Stops accepting, closes consumers with 1001, flushes and closes the store. Idempotent. */
+  /**
+   * Stops accepting (new requests 503, upgrades 503, then the port closes), lets in-flight requests
+   * finish, closes consumers with 1001, flushes and closes the store. Bounded by `shutdown.graceS`:
+   * consumers that ignore the close handshake are dropped after half of it, requests still running
+   * near its end have their connections closed. Idempotent.
+   */
   close(): Promise<void>;
+  /**
+   * Re-reads `tls.cert` and `tls.key` and serves new TLS connections with them; live connections
+   * keep going. Rejects (keeping the current certificate) when a file is unreadable or invalid, or
+   * when TLS is not configured.
+   */
+  reloadTls(): Promise<void>;
   address(): AddressInfo | null;
   /** Publishes through the same path as POST /entity. JSON values unless `kind` says otherwise. */
   publish(topic: string, data: unknown, opts?: { kind?: PayloadKind; key?: string }): Promise<PublishResult>;
@@ -51,7 +65,7 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
   const clock = options.clock ?? systemClock;
   const log = options.logger ?? createLogger(config.logLevel);
   const metrics = createMetrics();
-  const alerts = createAlerts(config, log.child({ component: 'alerts' }));
+  const alerts = createAlerts(config, log.child({ component: 'alerts' }), { clock });
   const store = monitorStore(options.store ?? createStore(config, clock), (method, err) => {
     log.error({ err, method }, 'store call failed');
     alerts.raise({
@@ -76,6 +90,7 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
     ticketTtlS: config.tickets.ttlS,
     isLive: (hash): boolean => gw.isLive(hash),
   });
+  const budget = new FailureBudget({ ...config.limits.authFailures, now: () => clock.now() });
   const gw: Gateway = new Gateway({
     config,
     store,
@@ -86,16 +101,27 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
     clock,
     nodeId,
     alerts,
+    budget,
   });
 
+  // Read (and checked) now: a missing or bad certificate stops start-up with a ConfigError naming the key.
+  const tlsFiles = readTlsFiles(config.tls);
   const app = createHttpApp(log.child({ component: 'http' }), {
+    ...(tlsFiles ? { https: { ...tlsFiles, handshakeTimeout: config.limits.headersTimeoutMs } } : {}),
     bodyLimit: config.limits.maxMessageBytes + 64 * 1024,
     isClosing: () => state === 'closed',
     onInternalError: (ref) => alerts.raise({ kind: 'internal_error', detail: `HTTP handler, ref ${ref}` }),
   });
   healthRoutes(app, metrics);
-  consumerRoutes(app, { config, store, tokens, metrics, log: log.child({ component: 'consumers' }) });
-  entityRoutes(app, { config, store, publisher, metrics, log: log.child({ component: 'ingest' }) });
+  consumerRoutes(app, { config, store, tokens, metrics, alerts, budget, log: log.child({ component: 'consumers' }) });
+  entityRoutes(app, { config, store, publisher, metrics, budget, log: log.child({ component: 'ingest' }) });
+  // Slow senders: complete headers within headersTimeoutMs (checked every half of it), whole requests within 30 s.
+  const headersMs = config.limits.headersTimeoutMs;
+  Object.assign(app.server, {
+    headersTimeout: headersMs,
+    requestTimeout: Math.max(30_000, headersMs),
+    connectionsCheckingInterval: Math.max(100, Math.floor(headersMs / 2)),
+  });
   app.server.on('upgrade', (req, socket, head) => gw.handleUpgrade(req, socket, head));
 
   let timers: NodeJS.Timeout[] = [];
@@ -155,14 +181,24 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
         state = 'closed';
         for (const t of timers) clearInterval(t);
         if (!wasListening) return;
-        await gw.close();
-        await app.close();
+        const graceMs = config.shutdown.graceS * 1000;
+        const deadline = Date.now() + graceMs;
+        // New requests get 503 from here on (isClosing). Consumers get half of the grace period for
+        // their close handshakes while in-flight requests run on; then the port closes and in-flight
+        // requests get what is left, less a reserve for closing the store.
+        await gw.close(Math.floor(graceMs / 2));
+        await closeHttp(app, Math.max(0, deadline - Date.now() - Math.min(1000, graceMs / 10)), log);
         await broker.close();
         await store.close();
         await alerts.close();
         log.info('hubcast stopped');
       })();
       return closing;
+    },
+    async reloadTls() {
+      if (!tlsFiles) throw new Error('TLS is not configured (tls.cert, tls.key)');
+      const files = readTlsFiles(config.tls)!;
+      (app.server as unknown as HttpsServer).setSecureContext({ cert: files.cert, key: files.key });
     },
     address() {
       const a = app.server.address();
@@ -176,4 +212,18 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
       return publisher.publish({ topic, kind, payload, key: opts.key, source: 'api' });
     },
   };
+}
+
+/**
+ * Closes the HTTP server: stops listening and waits for in-flight requests, at most `ms`; then
+ * closes the connections still open (their requests are cut short) and waits a little for the end.
+ */
+async function closeHttp(app: ReturnType<typeof createHttpApp>, ms: number, log: Logger): Promise<void> {
+  const closed = app.close().then(() => true);
+  const within = (t: number) =>
+    Promise.race([closed, new Promise<false>((resolve) => setTimeout(() => resolve(false), t).unref())]);
+  if (await within(ms)) return;
+  log.warn('in-flight HTTP requests did not finish within the shutdown grace period; closing their connections');
+  app.server.closeAllConnections();
+  await within(500);
 }

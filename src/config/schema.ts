@@ -97,6 +97,10 @@ export const configSchema = z
           .boolean()
           .default(false)
           .describe('Offer permessage-deflate compression (costs CPU and memory per connection).'),
+        allowedOrigins: z
+          .array(z.string().min(1))
+          .default([])
+          .describe('Browser origins allowed to connect (exact match, e.g. https://app.example.com); empty = any. Others get 403.'),
       })
       .strict()
       .default({}),
@@ -126,12 +130,81 @@ export const configSchema = z
     limits: z
       .object({
         maxMessageBytes: z.number().int().min(1).default(262144).describe('Largest message payload accepted for publishing, bytes.'),
+        authFailures: z
+          .object({
+            perMinute: z
+              .number()
+              .int()
+              .min(1)
+              .default(30)
+              .describe('Failed authentications per source IP per minute, sustained (token bucket refill).'),
+            burst: z.number().int().min(1).default(60).describe('Failed authentications a source IP may make at once before it gets 429.'),
+          })
+          .strict()
+          .default({}),
+        registerConcurrency: z
+          .number()
+          .int()
+          .min(1)
+          .default(4)
+          .describe('Client-secret checks (scrypt) running at once on POST /consumers; excess requests get 503 with Retry-After.'),
+        maxConnections: z
+          .number()
+          .int()
+          .min(0)
+          .default(0)
+          .describe('Most WebSocket connections on this node (0 = no cap); excess get 503.'),
+        connectionsPerIp: z
+          .number()
+          .int()
+          .min(0)
+          .default(0)
+          .describe('Most concurrent WebSocket connections from one source IP (0 = no cap); excess get 429.'),
+        connectionsPerClient: z
+          .number()
+          .int()
+          .min(0)
+          .default(0)
+          .describe('Most concurrent WebSocket connections of one client_id (0 = no cap); excess get 429.'),
+        authTimeoutMs: z
+          .number()
+          .int()
+          .min(100)
+          .default(5000)
+          .describe('Deadline for authenticating a WebSocket upgrade; a socket still waiting then is destroyed.'),
+        headersTimeoutMs: z
+          .number()
+          .int()
+          .min(1000)
+          .default(10000)
+          .describe('Time a client has to send complete request headers (HTTP and upgrade); slower sockets are destroyed.'),
         maxBufferedBytes: z
           .number()
           .int()
           .min(1024)
           .default(1048576)
           .describe('Outbound bytes queued for one consumer before it is closed with 4001 (slow consumer).'),
+      })
+      .strict()
+      .default({}),
+    tls: z
+      .object({
+        cert: z
+          .string()
+          .default('')
+          .describe('PEM certificate (chain) file; with tls.key, serves HTTPS and WSS on the same port. Reloaded on SIGHUP.'),
+        key: z.string().default('').describe('PEM private key file for tls.cert.'),
+      })
+      .strict()
+      .refine((t) => (t.cert === '') === (t.key === ''), { message: 'tls.cert and tls.key go together: set both or neither' })
+      .default({}),
+    shutdown: z
+      .object({
+        graceS: z
+          .number()
+          .min(0)
+          .default(10)
+          .describe('On SIGTERM/SIGINT: stop accepting, finish in-flight work, close consumers with 1001; exit within this many seconds.'),
       })
       .strict()
       .default({}),
@@ -148,6 +221,64 @@ export const configSchema = z
     broker: z
       .object({
         type: z.enum(['memory']).default('memory').describe('How publications reach the connections (memory = this process).'),
+      })
+      .strict()
+      .default({}),
+    alerts: z
+      .object({
+        groupWaitS: z
+          .number()
+          .int()
+          .min(0)
+          .default(30)
+          .describe('An alert group (kind, and client_id for per-client kinds) sends its first digest this many seconds after its first event.'),
+        repeatS: z
+          .number()
+          .int()
+          .min(1)
+          .default(600)
+          .describe('Later events of a group are folded into at most one digest per this many seconds; a group quiet this long is forgotten.'),
+        email: z
+          .object({
+            smtpUrl: z
+              .string()
+              .refine((v) => v === '' || /^smtps?:\/\/[^/\s]+/i.test(v), { message: 'expected smtp://host[:port] or smtps://host[:port]' })
+              .default('')
+              .describe('SMTP server for alert e-mail, smtp://[user:pass@]host[:port] or smtps://… (empty = no e-mail).'),
+            from: z.string().min(1).default('hubcast@localhost').describe('Sender address of alert e-mail.'),
+            to: z
+              .array(z.string().regex(/^[^\s@,<>]+@[^\s@,<>]+$/, 'expected an e-mail address'))
+              .default([])
+              .describe('Recipients of alert e-mail (required when alerts.email.smtpUrl is set).'),
+          })
+          .strict()
+          .refine((e) => e.smtpUrl === '' || e.to.length > 0, {
+            message: 'alerts.email.smtpUrl is set: name at least one recipient in alerts.email.to',
+            path: ['to'],
+          })
+          .default({}),
+        webhook: z
+          .object({
+            url: z
+              .string()
+              .refine((v) => v === '' || /^https?:\/\/[^/\s]+/i.test(v), { message: 'expected an http:// or https:// URL' })
+              .default('')
+              .describe('URL that receives each alert digest as a JSON POST (empty = no webhook).'),
+          })
+          .strict()
+          .default({}),
+        retry: z
+          .object({
+            initialMs: z
+              .number()
+              .int()
+              .min(1)
+              .default(1000)
+              .describe('First retry delay of an undelivered alert (e-mail or webhook down); doubles per failure, jittered.'),
+            maxMs: z.number().int().min(1).default(300000).describe('Longest delay between retries of an undelivered alert.'),
+          })
+          .strict()
+          .default({}),
       })
       .strict()
       .default({}),

@@ -6,6 +6,7 @@ import type { Alerts } from '../alerts/alerts.ts';
 import type { TokenCheck, TokenService } from '../auth/tokens.ts';
 import type { Config } from '../config/schema.ts';
 import type { Clock } from '../core/clock.ts';
+import type { FailureBudget } from '../core/rate-limit.ts';
 import { randomId } from '../core/ids.ts';
 import type { Publisher } from '../core/publisher.ts';
 import type { Logger } from '../logger.ts';
@@ -41,6 +42,8 @@ export interface GatewayDeps {
   clock: Clock;
   nodeId: string;
   alerts: Alerts;
+  /** Failed authentications per source IP, shared with the HTTP routes. */
+  budget: FailureBudget;
 }
 
 const WS_PATHS = new Set(['/ws', '/ws/publish']);
@@ -60,11 +63,14 @@ export class Gateway {
   readonly #byToken = new Map<string, Peer>();
   readonly #byClient = new Map<string, Set<Peer>>();
   readonly #strikes = new Map<string, { since: number; count: number }>();
+  readonly #perIp = new Map<string, number>();
+  readonly #origins: ReadonlySet<string> | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
   #closing = false;
 
   constructor(deps: GatewayDeps) {
     this.#d = deps;
+    this.#origins = deps.config.ws.allowedOrigins.length ? new Set(deps.config.ws.allowedOrigins) : undefined;
     this.hub = new Hub((n) => deps.metrics.messagesOut.inc(n));
     this.#wss = new WebSocketServer({
       noServer: true,
@@ -120,19 +126,50 @@ export class Gateway {
     if (version !== '13' && version !== '8') {
       return rejectUpgrade(socket, 400, 'bad_request', 'unsupported Sec-WebSocket-Version', { 'Sec-WebSocket-Version': '13, 8' });
     }
-    const creds = readCredentials(req, url.searchParams);
+    const { config, tokens, budget, metrics, alerts } = this.#d;
     const ip = req.socket.remoteAddress ?? '';
+    const origin = req.headers.origin;
+    if (origin !== undefined && this.#origins && !this.#origins.has(origin)) return rejectUpgrade(socket, 403, 'origin_not_allowed');
+    // Cheap refusals first: a source past its failure budget gets no lookup at all.
+    const wait = budget.retryAfterS(ip);
+    if (wait > 0) {
+      metrics.authFailures.inc({ reason: 'rate_limited' });
+      alerts.raise({ kind: 'invalid_token', ip, detail: 'rate_limited' });
+      return rejectUpgrade(socket, 429, 'rate_limited', undefined, { 'Retry-After': String(wait) });
+    }
+    const { maxConnections, connectionsPerIp } = config.limits;
+    if (maxConnections > 0 && this.#peers.size >= maxConnections) {
+      return rejectUpgrade(socket, 503, 'unavailable', 'this node is at its connection limit', { 'Retry-After': '5' });
+    }
+    if (connectionsPerIp > 0 && (this.#perIp.get(ip) ?? 0) >= connectionsPerIp) {
+      return rejectUpgrade(socket, 429, 'connection_limit', 'too many connections from this address', { 'Retry-After': '5' });
+    }
+    const creds = readCredentials(req, url.searchParams);
     if (creds.kind === 'bad_request') return rejectUpgrade(socket, 400, 'bad_request', creds.message);
     if (creds.kind === 'none' || creds.kind === 'malformed')
       return this.#unauthorized(socket, creds.kind === 'none' ? 'missing' : 'malformed', ip);
-    const { tokens } = this.#d;
+    // Node's request timeouts no longer apply once `upgrade` fired: bound the authentication here.
+    let settled = false;
+    const deadline = setTimeout(() => {
+      if (settled) return;
+      settled = true;
+      metrics.authFailures.inc({ reason: 'timeout' });
+      this.#d.log.warn({ ip }, 'upgrade: authentication deadline passed; socket destroyed');
+      socket.destroy();
+    }, config.limits.authTimeoutMs);
     const checking = creds.kind === 'ticket' ? tokens.redeemTicket(creds.ticket) : tokens.check(creds.token, creds.clientId);
     checking.then(
       (check) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(deadline);
         if (!check.ok) return this.#unauthorized(socket, check.reason, ip);
         this.#accept(req, socket, head, check, url, ip);
       },
       (err: unknown) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(deadline);
         this.#d.log.error({ err, ip }, 'upgrade: store lookup failed');
         rejectUpgrade(socket, 503, 'unavailable', 'the token store is unavailable, try again', { 'Retry-After': '1' });
       },
@@ -140,6 +177,7 @@ export class Gateway {
   }
 
   #unauthorized(socket: Duplex, reason: string, ip: string): void {
+    this.#d.budget.fail(ip);
     this.#d.metrics.authFailures.inc({ reason });
     this.#d.log.info({ reason, ip }, 'connection rejected: invalid credentials');
     this.#d.alerts.raise({ kind: 'invalid_token', ip, detail: reason });
@@ -167,6 +205,11 @@ export class Gateway {
       this.#byToken.delete(tokenHash);
       existing.ws.close(CloseCode.replaced, 'replaced by a newer connection');
     }
+    const perClient = config.limits.connectionsPerClient;
+    const ofClient = this.#byClient.get(check.client.id);
+    if (perClient > 0 && ofClient && ofClient.size - (existing && ofClient.has(existing) ? 1 : 0) >= perClient) {
+      return rejectUpgrade(socket, 429, 'connection_limit', 'too many connections for this client', { 'Retry-After': '5' });
+    }
     this.#wss.handleUpgrade(req, socket, head, (ws) => this.#onConnection(ws, socket as Socket, check, url, ip));
   }
 
@@ -186,6 +229,7 @@ export class Gateway {
     });
     this.#peers.set(peer.id, peer);
     this.#byToken.set(peer.tokenHash, peer);
+    this.#perIp.set(ip, (this.#perIp.get(ip) ?? 0) + 1);
     let set = this.#byClient.get(peer.clientId);
     if (!set) this.#byClient.set(peer.clientId, (set = new Set()));
     set.add(peer);
@@ -237,6 +281,9 @@ export class Gateway {
     this.hub.removeAll(peer);
     this.#peers.delete(peer.id);
     if (this.#byToken.get(peer.tokenHash) === peer) this.#byToken.delete(peer.tokenHash);
+    const n = (this.#perIp.get(peer.remoteAddress) ?? 1) - 1;
+    if (n > 0) this.#perIp.set(peer.remoteAddress, n);
+    else this.#perIp.delete(peer.remoteAddress);
     const set = this.#byClient.get(peer.clientId);
     if (set?.delete(peer) && set.size === 0) this.#byClient.delete(peer.clientId);
     metrics.connections.dec();
@@ -321,6 +368,7 @@ export class Gateway {
   }
 
   #sweep(): void {
+    this.#d.budget.sweep();
     const now = Date.now();
     for (const [k, s] of this.#strikes) if (now - s.since > 60_000) this.#strikes.delete(k);
     for (const peer of this.#peers.values()) {

@@ -1,8 +1,10 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { verifySecret } from '../auth/secrets.ts';
+import type { Alerts } from '../alerts/alerts.ts';
 import type { TokenService } from '../auth/tokens.ts';
 import type { Config } from '../config/schema.ts';
 import { HubcastError } from '../core/errors.ts';
+import type { FailureBudget } from '../core/rate-limit.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Store } from '../store/store.ts';
@@ -12,6 +14,9 @@ export interface ConsumerRouteDeps {
   store: Store;
   tokens: TokenService;
   metrics: Metrics;
+  alerts: Alerts;
+  /** Failed authentications per source IP (shared with the gateway). */
+  budget: FailureBudget;
   log: Logger;
 }
 
@@ -75,13 +80,30 @@ function storeDown(err: unknown): HubcastError {
 
 /** POST /consumers (register → token) and POST /consumers/tickets (token → single-use ticket). */
 export function consumerRoutes(app: FastifyInstance, d: ConsumerRouteDeps): void {
+  // scrypt runs on libuv's pool; a small cap keeps registration floods from starving it.
+  let hashing = 0;
   app.post('/consumers', async (req, reply) => {
+    const wait = d.budget.retryAfterS(req.ip);
+    if (wait > 0) {
+      d.metrics.authFailures.inc({ reason: 'rate_limited' });
+      throw new HubcastError('rate_limited', undefined, { retryAfterS: wait });
+    }
     const creds = readClientCredentials(req);
-    const client = await d.store.getClient(creds.id).catch((err: unknown) => {
-      throw storeDown(err);
-    });
-    const ok = await verifySecret(creds.secret, client?.secretHash);
+    if (hashing >= d.config.limits.registerConcurrency) {
+      throw new HubcastError('unavailable', 'too many registrations in progress, try again', { retryAfterS: 1 });
+    }
+    hashing++;
+    let client, ok;
+    try {
+      client = await d.store.getClient(creds.id).catch((err: unknown) => {
+        throw storeDown(err);
+      });
+      ok = await verifySecret(creds.secret, client?.secretHash);
+    } finally {
+      hashing--;
+    }
     if (!ok || !client || client.revokedAt !== null) {
+      d.budget.fail(req.ip);
       d.metrics.authFailures.inc({ reason: 'invalid_client' });
       d.log.info({ client_id: creds.id.slice(0, 64), ip: req.ip }, 'registration rejected: invalid client');
       throw new HubcastError('invalid_client');
@@ -97,11 +119,18 @@ export function consumerRoutes(app: FastifyInstance, d: ConsumerRouteDeps): void
   });
 
   app.post('/consumers/tickets', async (req, reply) => {
+    const wait = d.budget.retryAfterS(req.ip);
+    if (wait > 0) {
+      d.metrics.authFailures.inc({ reason: 'rate_limited' });
+      throw new HubcastError('rate_limited', undefined, { retryAfterS: wait });
+    }
     const m = /^Bearer +(\S+)$/i.exec((header(req, 'authorization') ?? '').trim());
     const check = m
       ? await d.tokens.check(m[1]!).catch((err: unknown) => Promise.reject(storeDown(err)))
       : ({ ok: false, reason: 'missing' } as const);
     if (!check.ok) {
+      d.budget.fail(req.ip);
+      d.alerts.raise({ kind: 'invalid_token', ip: req.ip, detail: `ticket request: ${check.reason}` });
       d.metrics.authFailures.inc({ reason: check.reason });
       throw new HubcastError('unauthorized');
     }

@@ -2,6 +2,7 @@ import { TextDecoder } from 'node:util';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { cidrBlockList, type Config } from '../config/schema.ts';
 import { HubcastError } from '../core/errors.ts';
+import type { FailureBudget } from '../core/rate-limit.ts';
 import { isSecretFormat, sha256 } from '../core/ids.ts';
 import type { PublishInput, Publisher } from '../core/publisher.ts';
 import { isValidTopic } from '../core/topics.ts';
@@ -15,6 +16,7 @@ export interface EntityRouteDeps {
   store: Store;
   publisher: Publisher;
   metrics: Metrics;
+  budget: FailureBudget;
   log: Logger;
 }
 
@@ -49,9 +51,12 @@ export function entityRoutes(app: FastifyInstance, d: EntityRouteDeps): void {
         throw new HubcastError('ip_not_allowed');
       }
       if (!config.ingest.requireKey) return;
+      const wait = d.budget.retryAfterS(addr);
+      if (wait > 0) throw new HubcastError('rate_limited', undefined, { retryAfterS: wait });
       const m = /^Bearer +(\S+)$/i.exec((req.headers.authorization ?? '').trim());
       const key = m && isSecretFormat(m[1]) ? await d.store.findKey(sha256(m[1])) : undefined;
       if (!key) {
+        d.budget.fail(addr);
         metrics.authFailures.inc({ reason: 'invalid_key' });
         d.log.info({ ip: addr }, 'ingest rejected: missing or invalid key');
         throw new HubcastError('invalid_key');
