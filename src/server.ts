@@ -220,8 +220,7 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
  */
 async function closeHttp(app: ReturnType<typeof createHttpApp>, ms: number, log: Logger): Promise<void> {
   const closed = app.close().then(() => true);
-  const within = (t: number) =>
-    Promise.race([closed, new Promise<false>((resolve) => setTimeout(() => resolve(false), t).unref())]);
+  const within = (t: number) => Promise.race([closed, new Promise<false>((resolve) => setTimeout(() => resolve(false), t).unref())]);
   if (await within(ms)) return;
   log.warn('in-flight HTTP requests did not finish within the shutdown grace period; closing their connections');
   app.server.closeAllConnections();

@@ -1,14 +1,51 @@
+import { join } from 'node:path';
 import type { Config } from '../config/schema.ts';
+import type { Clock } from '../core/clock.ts';
 import type { Logger } from '../logger.ts';
+import { AlertManager } from './alert-manager.ts';
 import type { Alerts } from './alerts.ts';
+import { Delivery } from './delivery.ts';
+import { EmailNotifier } from './email-notifier.ts';
+import { LogNotifier } from './log-notifier.ts';
+import type { Notifier } from './notifier.ts';
+import { WebhookNotifier } from './webhook-notifier.ts';
 
 export type * from './alerts.ts';
+export type { AlertDigest, Notifier } from './notifier.ts';
 
-/** Builds the alerts subsystem from config. (Interim: alerts go to the log only.) */
-export function createAlerts(_config: Config, log: Logger): Alerts {
-  return {
-    raise: (e) => log.warn({ alert: e.kind, client_id: e.clientId, ip: e.ip, detail: e.detail }, `alert: ${e.kind}`),
-    start: async () => {},
-    close: async () => {},
-  };
+const CHANNELS = ['email', 'webhook'] as const;
+
+/** The spooled notifier for `channel`, or undefined when config leaves it off. The one place channels are chosen. */
+function notifierFor(channel: (typeof CHANNELS)[number], config: Config): Notifier | undefined {
+  const { alerts } = config;
+  switch (channel) {
+    case 'email':
+      return alerts.email.smtpUrl
+        ? new EmailNotifier({ smtpUrl: alerts.email.smtpUrl, from: alerts.email.from, to: alerts.email.to })
+        : undefined;
+    case 'webhook':
+      return alerts.webhook.url ? new WebhookNotifier(alerts.webhook.url) : undefined;
+  }
+}
+
+/**
+ * Builds the alerts subsystem from config: digests always go to the log, and through the durable
+ * spool `<dataDir>/alerts.db` to e-mail and the webhook when they are configured.
+ */
+export function createAlerts(config: Config, log: Logger, deps: { clock: Clock }): Alerts {
+  const spooled = CHANNELS.map((c) => notifierFor(c, config)).filter((n): n is Notifier => n !== undefined);
+  const sink = new Delivery({
+    spoolPath: join(config.dataDir, 'alerts.db'),
+    immediate: [new LogNotifier(log)],
+    spooled,
+    retry: config.alerts.retry,
+    log,
+  });
+  return new AlertManager({
+    groupWaitS: config.alerts.groupWaitS,
+    repeatS: config.alerts.repeatS,
+    clock: deps.clock,
+    nodeId: config.nodeId,
+    sink,
+  });
 }

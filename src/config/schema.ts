@@ -231,13 +231,17 @@ export const configSchema = z
           .int()
           .min(0)
           .default(30)
-          .describe('An alert group (kind, and client_id for per-client kinds) sends its first digest this many seconds after its first event.'),
+          .describe(
+            'An alert group (kind, and client_id for per-client kinds) sends its first digest this many seconds after its first event.',
+          ),
         repeatS: z
           .number()
           .int()
           .min(1)
           .default(600)
-          .describe('Later events of a group are folded into at most one digest per this many seconds; a group quiet this long is forgotten.'),
+          .describe(
+            'Later events of a group are folded into at most one digest per this many seconds; a group quiet this long is forgotten.',
+          ),
         email: z
           .object({
             smtpUrl: z

@@ -5,6 +5,15 @@ import { HubcastError } from './errors.ts';
 import { randomId } from './ids.ts';
 import { isValidTopic } from './topics.ts';
 
+/** The JSON text of a parsed value, for publishing; a value too deeply nested to serialize is a client error. */
+export function jsonPayload(data: unknown): Buffer {
+  try {
+    return Buffer.from(JSON.stringify(data));
+  } catch {
+    throw new HubcastError('invalid_json', 'data is nested too deeply');
+  }
+}
+
 export interface PublishInput {
   topic: string;
   kind: PayloadKind;

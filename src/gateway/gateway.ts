@@ -336,7 +336,7 @@ export class Gateway {
    * connection); from the third on, DevOps hear of it: the token may have leaked.
    */
   #duplicateStrike(tokenHash: string, clientId: string, ip: string): void {
-    const now = Date.now();
+    const now = this.#d.clock.now();
     let s = this.#strikes.get(tokenHash);
     if (!s || now - s.since > 60_000) this.#strikes.set(tokenHash, (s = { since: now, count: 0 }));
     if (++s.count >= DUPLICATE_ALERT_STRIKES) {
@@ -369,7 +369,7 @@ export class Gateway {
 
   #sweep(): void {
     this.#d.budget.sweep();
-    const now = Date.now();
+    const now = this.#d.clock.now();
     for (const [k, s] of this.#strikes) if (now - s.since > 60_000) this.#strikes.delete(k);
     for (const peer of this.#peers.values()) {
       if (!peer.alive) {

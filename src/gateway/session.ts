@@ -1,6 +1,6 @@
 import type { Config } from '../config/schema.ts';
 import { HubcastError } from '../core/errors.ts';
-import type { Publisher } from '../core/publisher.ts';
+import { jsonPayload, type Publisher } from '../core/publisher.ts';
 import { allowedBy, isValidPattern, isValidTopic, isWildcard } from '../core/topics.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
@@ -63,7 +63,7 @@ export class Session {
       case 'publish':
         return this.#publish(peer, m);
       default:
-        return this.#d.forbid(peer, `frame type ${JSON.stringify(String(m.type)).slice(0, 40)}`);
+        return this.#d.forbid(peer, 'unknown frame type');
     }
   }
 
@@ -129,7 +129,13 @@ export class Session {
     if (!('data' in m) || m.data === undefined) return peer.sendText(errorFrame('bad_request', 'publish needs "data"', id));
     const key = m.key;
     if (key !== undefined && typeof key !== 'string') return peer.sendText(errorFrame('bad_request', '"key" must be a string', id));
-    this.#d.publisher.publish({ topic, kind: 'json', payload: Buffer.from(JSON.stringify(m.data)), key, source: 'ws' }).then(
+    let payload: Buffer;
+    try {
+      payload = jsonPayload(m.data);
+    } catch (err) {
+      return peer.sendText(errorFrame('invalid_json', (err as Error).message, id));
+    }
+    this.#d.publisher.publish({ topic, kind: 'json', payload, key, source: 'ws' }).then(
       (res) => peer.sendText(controlFrame('ack', { topic, offset: res.offset }, id)),
       (err: unknown) => {
         if (err instanceof HubcastError) return peer.sendText(errorFrame(err.code, err.message, id));

@@ -4,7 +4,7 @@ import { cidrBlockList, type Config } from '../config/schema.ts';
 import { HubcastError } from '../core/errors.ts';
 import type { FailureBudget } from '../core/rate-limit.ts';
 import { isSecretFormat, sha256 } from '../core/ids.ts';
-import type { PublishInput, Publisher } from '../core/publisher.ts';
+import { jsonPayload, type PublishInput, type Publisher } from '../core/publisher.ts';
 import { isValidTopic } from '../core/topics.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
@@ -88,7 +88,7 @@ export function entityRoutes(app: FastifyInstance, d: EntityRouteDeps): void {
       if (o.data === undefined) throw new HubcastError('bad_request', '"data" is required');
       if (o.id !== undefined && typeof o.id !== 'string') throw new HubcastError('bad_request', '"id" must be a string');
       const key = (o.id as string | undefined) ?? idempotencyKey(req);
-      const payload = Buffer.from(JSON.stringify(o.data));
+      const payload = jsonPayload(o.data);
       return reply.code(202).send(await accept({ topic: o.topic, kind: 'json', payload, key, source: 'http' }));
     });
 

@@ -74,5 +74,11 @@ describe('cli', () => {
     expect(r.out).toMatch(/history\.size = 1000\n\s+# Messages kept per topic/);
     const j = await cli(['config', 'print', '--json']);
     expect(JSON.parse(j.out).history.size).toBe(1000);
+    // A password inside a URL is never printed.
+    const url = ['--alerts-email-smtp-url', 'smtp://bob:s3cret@127.0.0.1:2525', '--alerts-email-to', 'ops@example.test'];
+    const human = await cli(['config', 'print', ...url]);
+    const json = await cli(['config', 'print', '--json', ...url]);
+    expect(human.out).toContain('smtp://bob:***@127.0.0.1:2525');
+    expect(human.out + json.out).not.toContain('s3cret');
   });
 });
