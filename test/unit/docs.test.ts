@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
+import { format, resolveConfig } from 'prettier';
 import { describe, expect, it } from 'vitest';
+import { DOC, render } from '../../scripts/config-docs.ts';
 import { CONFIG_KEYS } from '../../src/config/load.ts';
 import { ERRORS } from '../../src/core/errors.ts';
 import { CloseCode } from '../../src/gateway/gateway.ts';
@@ -41,6 +43,12 @@ describe('reference docs', () => {
         (flag) => `\`${flag}\``,
       ),
     ).toEqual([]);
+  });
+
+  it('the key table of docs/configuration.md is what `npm run docs:config` generates', async () => {
+    const current = readFileSync(DOC, 'utf8');
+    const options = { ...(await resolveConfig(DOC)), filepath: DOC };
+    expect(await format(render(current), options), 'run `npm run docs:config`').toBe(current);
   });
 
   it('docs/websocket.md lists every close code of CloseCode in its close-code table', () => {
