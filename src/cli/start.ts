@@ -2,24 +2,63 @@ import { createServer } from '../server.ts';
 import { configFrom, parse, type Io } from './options.ts';
 
 export const START_USAGE = `hubcast start [--config FILE] [--host H] [--port N] [--data-dir DIR] [--<any config key>]
-  Starts the hub (embedded default: SQLite in --data-dir, in-memory broker). Logs go to stderr.`;
+  Starts the hub (embedded default: SQLite in --data-dir, in-memory broker). Logs go to stderr.
+  SIGTERM/SIGINT: graceful shutdown within shutdown.graceS, exit 0. SIGHUP (with tls.cert/tls.key):
+  reload the certificate and key without dropping connections.`;
 
-export async function startCommand(args: string[], io: Io): Promise<number> {
+/**
+ * `hubcast start`. `exit` ends the process when shutdown overruns `shutdown.graceS` (tests of the
+ * command in-process pass their own).
+ */
+export async function startCommand(args: string[], io: Io, exit: (code: number) => void = (code) => process.exit(code)): Promise<number> {
   const { values } = parse(args);
   if (values.help) {
     io.out(START_USAGE + '\n');
     return 0;
   }
   const server = createServer(configFrom(values));
+  const { log, config } = server;
   await server.listen();
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      server.log.info({ signal }, 'shutting down');
-      resolve();
+
+  // A failed reload (unreadable file, key that does not match) keeps serving the current certificate.
+  const onHangup = () => {
+    server.reloadTls().then(
+      () => log.info({ cert: config.tls.cert }, 'TLS certificate reloaded'),
+      (err: unknown) => log.error({ err: (err as Error).message }, 'TLS reload failed; keeping the current certificate'),
+    );
+  };
+  if (config.tls.cert !== '') process.on('SIGHUP', onHangup);
+
+  // The listeners stay: a second SIGTERM (npm forwards the signal it got to the process group) must
+  // not kill the process in the middle of its shutdown; the grace deadline bounds it anyway.
+  let stopping = false;
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    const onSignal = (sig: NodeJS.Signals) => {
+      if (stopping) return void log.info({ signal: sig }, 'already shutting down');
+      stopping = true;
+      resolve(sig);
     };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
   });
-  await server.close();
+
+  const graceMs = config.shutdown.graceS * 1000;
+  const deadline = Date.now() + graceMs;
+  log.info({ signal, grace_s: config.shutdown.graceS }, 'shutting down');
+  // Not unref'd: it must fire even while something (a stuck socket, a hung flush) holds the loop,
+  // and it keeps the process up until then. Cleared when the shutdown completes in time.
+  const hard = setTimeout(() => {
+    log.warn({ grace_s: config.shutdown.graceS }, 'shutdown did not finish within shutdown.graceS; exiting');
+    exit(0);
+  }, graceMs);
+  try {
+    await server.close();
+  } catch (err) {
+    log.error({ err }, 'error while shutting down');
+  } finally {
+    clearTimeout(hard);
+  }
+  // Whatever still holds the event loop after a complete shutdown must not outlive the deadline.
+  setTimeout(() => exit(0), Math.max(0, deadline - Date.now())).unref();
   return 0;
 }

@@ -18,15 +18,25 @@ const FASTIFY_CODES: Record<number, ErrorCode> = {
   415: 'unsupported_media_type',
 };
 
+/** TLS for the HTTP server: PEM certificate (chain) and key; HTTPS and WSS share the port. */
+export interface HttpsOptions {
+  cert: Buffer;
+  key: Buffer;
+  /** A TLS handshake not finished within this many ms is dropped. */
+  handshakeTimeout?: number;
+}
+
 /**
  * The HTTP application: every body arrives as a Buffer (routes parse it themselves, so that raw
- * ingest keeps its bytes) and every error is the documented JSON shape.
+ * ingest keeps its bytes) and every error is the documented JSON shape. With `https`, the server is
+ * a Node `https.Server` (typed as its `http.Server` side; `setSecureContext` reloads the certificate).
  */
 export function createHttpApp(
   log: Logger,
-  opts: { bodyLimit: number; isClosing: () => boolean; onInternalError: (correlationId: string) => void },
+  opts: { bodyLimit: number; isClosing: () => boolean; onInternalError: (correlationId: string) => void; https?: HttpsOptions },
 ): FastifyInstance<Server> {
   const app = Fastify({
+    ...(opts.https ? { https: opts.https } : {}),
     logger: false,
     bodyLimit: opts.bodyLimit,
     return503OnClosing: false,

@@ -1,0 +1,114 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * `hubcast start` as a real child process, for the tests that need signals and crashes (shutdown,
+ * kill -9, SIGHUP). Every process started here is tracked: call `killChildren()` in afterEach.
+ */
+
+const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+const live = new Set<ChildProcess>();
+
+export interface Child {
+  child: ChildProcess;
+  port: number;
+  /** Everything written to stderr so far (JSON log lines). */
+  stderr(): string;
+  /** Parsed log lines so far. */
+  logs(): Record<string, unknown>[];
+  /** Waits (bounded) until a log line's `msg` matches. */
+  waitForLog(msg: string | RegExp, timeoutMs?: number): Promise<Record<string, unknown>>;
+  /** Settles with the exit code and signal. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** SIGKILL and wait for the exit (no-op once exited). */
+  kill(): Promise<void>;
+}
+
+function parseLines(text: string): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      out.push(JSON.parse(line) as Record<string, unknown>);
+    } catch {
+      out.push({ msg: line });
+    }
+  }
+  return out;
+}
+
+/**
+ * Starts `hubcast start --host 127.0.0.1 --port 0 --data-dir DIR` with extra `env`; resolves once it
+ * logs "hubcast listening" (rejects if it exits first or `timeoutMs` passes).
+ */
+export function startChild(dataDir: string, env: Record<string, string> = {}, timeoutMs = 15_000): Promise<Child> {
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'start', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  live.add(child);
+  let err = '';
+  const listeners = new Set<() => void>();
+  child.stderr!.on('data', (d: Buffer) => {
+    err += d.toString();
+    for (const l of [...listeners]) l();
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => {
+      live.delete(child);
+      resolve({ code, signal });
+      for (const l of [...listeners]) l();
+    }),
+  );
+  const kill = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGKILL');
+    await exited;
+  };
+  const waitForLog = (msg: string | RegExp, ms = 5000) =>
+    new Promise<Record<string, unknown>>((resolve, reject) => {
+      const match = (m: unknown) => typeof m === 'string' && (typeof msg === 'string' ? m === msg : msg.test(m));
+      const check = () => {
+        const hit = parseLines(err).find((l) => match(l.msg));
+        if (hit) return done(() => resolve(hit));
+        if (child.exitCode !== null || child.signalCode !== null)
+          done(() => reject(new Error(`exited before logging ${String(msg)}: ${err}`)));
+      };
+      const timer = setTimeout(() => done(() => reject(new Error(`no log line ${String(msg)} within ${ms} ms: ${err.slice(-2000)}`))), ms);
+      const done = (f: () => void) => {
+        clearTimeout(timer);
+        listeners.delete(check);
+        f();
+      };
+      listeners.add(check);
+      check();
+    });
+  return waitForLog('hubcast listening', timeoutMs).then(
+    (line) => ({
+      child,
+      port: line.port as number,
+      stderr: () => err,
+      logs: () => parseLines(err),
+      waitForLog,
+      exited,
+      kill,
+    }),
+    async (e: unknown) => {
+      await kill();
+      throw e;
+    },
+  );
+}
+
+/** SIGKILLs every child still running and waits for them (afterEach). */
+export async function killChildren(): Promise<void> {
+  await Promise.all(
+    [...live].map(async (c) => {
+      if (c.exitCode !== null || c.signalCode !== null) return;
+      const gone = new Promise((r) => c.once('exit', r));
+      c.kill('SIGKILL');
+      await gone;
+    }),
+  );
+  live.clear();
+}
