@@ -310,6 +310,8 @@ export class Gateway {
     this.#d.alerts.raise({ kind: 'consumer_sent_message', clientId: peer.clientId, ip: peer.remoteAddress, detail: what });
     peer.sendText(errorFrame('publish_not_allowed'));
     peer.ws.close(CloseCode.notAllowed, 'message not allowed');
+    // A consumer that broke the rules gets 5 s (not ws's 30) to answer the close.
+    setTimeout(() => peer.ws.terminate(), 5000).unref();
     void this.#forget(peer);
   }
 
