@@ -32,6 +32,18 @@ export function createMetrics() {
       help: 'Consumers closed with 4001 for exceeding the outbound buffer cap.',
       ...opts,
     }),
+    connectorRecords: new Counter({
+      name: 'hubcast_connector_records_total',
+      help: 'Records taken from sources, by connector.',
+      labelNames: ['connector'],
+      ...opts,
+    }),
+    connectorDeadLetters: new Counter({
+      name: 'hubcast_connector_dead_letters_total',
+      help: 'Records put in the dead-letter store, by connector.',
+      labelNames: ['connector'],
+      ...opts,
+    }),
     ingestRequests: new Counter({
       name: 'hubcast_ingest_requests_total',
       help: 'POST /entity requests, by status.',

@@ -13,6 +13,9 @@ import { createHttpApp } from './http/app.ts';
 import { consumerRoutes } from './http/consumers.ts';
 import { entityRoutes } from './http/entity.ts';
 import { healthRoutes } from './http/health.ts';
+import { hookRoutes } from './http/hooks.ts';
+import { adminRoutes } from './http/admin.ts';
+import { ConnectorRuntime } from './connectors/runtime.ts';
 import { readTlsFiles } from './http/tls.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
@@ -115,6 +118,17 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
   healthRoutes(app, metrics);
   consumerRoutes(app, { config, store, tokens, metrics, alerts, budget, log: log.child({ component: 'consumers' }) });
   entityRoutes(app, { config, store, publisher, metrics, budget, log: log.child({ component: 'ingest' }) });
+  const runtime = new ConnectorRuntime({
+    configs: config.connectors,
+    sink: publisher,
+    dataDir: config.dataDir,
+    alerts,
+    log: log.child({ component: 'connectors' }),
+    clock,
+    metrics,
+  });
+  hookRoutes(app, runtime);
+  adminRoutes(app, { config, store, budget, runtime });
   // Slow senders: complete headers within headersTimeoutMs (checked every half of it), whole requests within 30 s.
   const headersMs = config.limits.headersTimeoutMs;
   Object.assign(app.server, {
@@ -165,6 +179,7 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
       await broker.start((pub) => gw.hub.deliver(pub));
       gw.start();
       await app.listen({ host: config.host, port: config.port });
+      await runtime.start();
       timers = [setInterval(() => void pollChanges(), options.changePollMs ?? 1000), setInterval(() => void housekeeping(), 60_000)];
       for (const t of timers) t.unref();
       void housekeeping();
@@ -186,7 +201,7 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
         // New requests get 503 from here on (isClosing). Consumers get half of the grace period for
         // their close handshakes while in-flight requests run on; then the port closes and in-flight
         // requests get what is left, less a reserve for closing the store.
-        await gw.close(Math.floor(graceMs / 2));
+        await Promise.all([gw.close(Math.floor(graceMs / 2)), runtime.stop()]);
         await closeHttp(app, Math.max(0, deadline - Date.now() - Math.min(1000, graceMs / 10)), log);
         await broker.close();
         await store.close();

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import type { Clock } from '../core/clock.ts';
 import { randomId } from '../core/ids.ts';
-import { PER_CLIENT_KINDS, type AlertEvent, type AlertKind, type Alerts } from './alerts.ts';
+import { PER_CLIENT_KINDS, PER_CONNECTOR_KINDS, type AlertEvent, type AlertKind, type Alerts } from './alerts.ts';
 import type { AlertDigest } from './notifier.ts';
 
 /** Where finished digests go (the spool and the log, see delivery.ts). */
@@ -36,6 +36,7 @@ const CREDENTIAL_RUN = /[A-Za-z0-9_\-+/=]{24,}/g;
 interface Group {
   kind: AlertKind;
   clientId: string | undefined;
+  connector: string | undefined;
   /** Since the previous digest: */
   count: number;
   firstAt: number;
@@ -93,7 +94,8 @@ export class AlertManager implements Alerts {
     try {
       const now = this.#o.clock.now();
       const perClient = e.clientId !== undefined && PER_CLIENT_KINDS.has(e.kind);
-      let key: string = perClient ? e.kind + '|' + e.clientId : e.kind;
+      const connector = e.connector !== undefined && PER_CONNECTOR_KINDS.has(e.kind) ? e.connector : undefined;
+      let key: string = perClient ? e.kind + '|' + e.clientId : connector !== undefined ? e.kind + '@' + connector : e.kind;
       let g = this.#groups.get(key);
       if (!g) {
         let clientId = perClient ? e.clientId : undefined;
@@ -105,6 +107,7 @@ export class AlertManager implements Alerts {
         }
         if (!g) {
           g = this.#open(e.kind, clientId, now);
+          g.connector = connector;
           this.#groups.set(key, g);
         }
       }
@@ -171,6 +174,7 @@ export class AlertManager implements Alerts {
     return {
       kind,
       clientId,
+      connector: undefined,
       count: 0,
       firstAt: now,
       lastAt: now,
@@ -197,6 +201,7 @@ export class AlertManager implements Alerts {
       id: randomId('al_', 9),
       kind: g.kind,
       ...(g.clientId !== undefined ? { clientId: g.clientId } : {}),
+      ...(g.connector !== undefined ? { connector: g.connector } : {}),
       count: g.count,
       firstAt: new Date(g.firstAt).toISOString(),
       lastAt: new Date(g.lastAt).toISOString(),

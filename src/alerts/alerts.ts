@@ -23,14 +23,35 @@ export type AlertKind =
   /** The store could not be read or written (disk full, locked). */
   | 'store_unavailable'
   /** Repeated duplicate connections for one token: a sign of a leaked token. */
-  | 'duplicate_connection';
+  | 'duplicate_connection'
+  /** A connector's source stayed unreachable through `retry.attempts` reconnects (retrying goes on). */
+  | 'source_unreachable'
+  /** A connector's source is reachable again after `source_unreachable`. */
+  | 'source_recovered'
+  /** A connector stopped on an error retrying cannot fix (bad credentials, missing table). */
+  | 'source_failed'
+  /** Records rejected by a connector's pipeline (bad data, expression error): in the dead-letter store. */
+  | 'pipeline_error'
+  /** `hubcast connect` could not reach the gateway through `retry.attempts` tries (records stay spooled). */
+  | 'gateway_unreachable';
 
 /** Kinds about one client: grouped per client_id as well as per kind. */
 export const PER_CLIENT_KINDS: ReadonlySet<AlertKind> = new Set(['consumer_sent_message', 'duplicate_connection']);
 
+/** Kinds about one connector: grouped per connector name as well as per kind. */
+export const PER_CONNECTOR_KINDS: ReadonlySet<AlertKind> = new Set([
+  'source_unreachable',
+  'source_recovered',
+  'source_failed',
+  'pipeline_error',
+  'gateway_unreachable',
+]);
+
 export interface AlertEvent {
   kind: AlertKind;
   clientId?: string | undefined;
+  /** The connector the event is about (connector kinds). */
+  connector?: string | undefined;
   ip?: string | undefined;
   /** Short reason for humans; never a credential or a message body. */
   detail?: string | undefined;

@@ -24,6 +24,15 @@ const MEANING: Record<AlertKind, string> = {
     'live connections keep receiving.',
   duplicate_connection:
     'Repeated connections with a token that is already connected: the token may have leaked. Consider revoking the client.',
+  source_unreachable:
+    'A connector could not reach its source through all its reconnect attempts. It keeps retrying; records wait at the source.',
+  source_recovered: 'A connector reached its source again after source_unreachable; records flow again.',
+  source_failed:
+    'A connector stopped on an error retrying cannot fix (bad credentials, missing table or queue). Fix its settings and restart.',
+  pipeline_error:
+    'Records failed in a connector pipeline (bad data, expression error) and were put in the dead-letter store: hubcast dlq list.',
+  gateway_unreachable:
+    'hubcast connect could not deliver spooled records to the gateway through its retry attempts. They stay spooled and drain in order when it returns.',
 };
 
 /**
@@ -98,6 +107,7 @@ export function renderText(d: AlertDigest): string {
     '',
     `Node:      ${d.nodeId} (host ${d.host})`,
     ...(d.clientId ? [`Client:    ${d.clientId}`] : []),
+    ...(d.connector ? [`Connector: ${d.connector}`] : []),
     `Events:    ${d.count} in ${spanS} s`,
     `First:     ${d.firstAt}`,
     `Last:      ${d.lastAt}`,

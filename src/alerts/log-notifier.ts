@@ -16,6 +16,7 @@ export class LogNotifier implements Notifier {
         alert: d.kind,
         digest_id: d.id,
         client_id: d.clientId,
+        connector: d.connector,
         count: d.count,
         first_at: d.firstAt,
         last_at: d.lastAt,

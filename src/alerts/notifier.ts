@@ -19,6 +19,8 @@ export interface AlertDigest {
   kind: AlertKind;
   /** The client the group is about, for per-client kinds (`PER_CLIENT_KINDS`). */
   clientId?: string;
+  /** The connector the group is about, for connector kinds (`PER_CONNECTOR_KINDS`). */
+  connector?: string;
   /** Events folded into this digest. */
   count: number;
   /** ISO 8601 times of the first and the last of those events. */
@@ -72,7 +74,7 @@ export interface Notifier {
 /** `invalid_token: 10000 in 31 s (20 sources)` — the one-line summary used in subjects and logs. */
 export function summarize(d: AlertDigest): string {
   const spanS = Math.round((Date.parse(d.lastAt) - Date.parse(d.firstAt)) / 1000);
-  const who = d.clientId ? ` client ${d.clientId}:` : '';
+  const who = d.clientId ? ` client ${d.clientId}:` : d.connector ? ` connector ${d.connector}:` : '';
   const sources = d.sources ? ` (${d.sources}${d.sourcesCapped ? '+' : ''} source${d.sources === 1 ? '' : 's'})` : '';
   return `${d.kind}:${who} ${d.count} in ${spanS} s${sources}`;
 }

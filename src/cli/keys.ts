@@ -2,14 +2,15 @@ import { randomId, randomSecret, sha256 } from '../core/ids.ts';
 import { configFrom, parse, UsageError, type Io } from './options.ts';
 import { withStore } from './with-store.ts';
 
-export const KEYS_USAGE = `hubcast keys create --name NAME [--json]
+export const KEYS_USAGE = `hubcast keys create --name NAME [--scope ingest|admin] [--json]
 hubcast keys list [--json]
 hubcast keys revoke NAME_OR_ID [--json]
-  Ingest keys authorize POST /entity (Authorization: Bearer <key>). A key is shown once and stored only as a hash.`;
+  Ingest keys authorize POST /entity (Authorization: Bearer <key>); admin keys also the admin routes
+  (GET /connectors). A key is shown once and stored only as a hash.`;
 
 export async function keysCommand(args: string[], io: Io): Promise<number> {
   const [sub, ...rest] = args;
-  const { values, positionals } = parse(rest, { name: { type: 'string' }, json: { type: 'boolean' } });
+  const { values, positionals } = parse(rest, { name: { type: 'string' }, scope: { type: 'string' }, json: { type: 'boolean' } });
   if (values.help || !sub) {
     io.out(KEYS_USAGE + '\n');
     return sub ? 0 : 2;
@@ -20,10 +21,12 @@ export async function keysCommand(args: string[], io: Io): Promise<number> {
     case 'create': {
       const name = values.name as string | undefined;
       if (!name || name.length > 200) throw new UsageError('keys create needs --name NAME (1–200 characters)');
+      const scope = (values.scope as string | undefined) ?? 'ingest';
+      if (scope !== 'ingest' && scope !== 'admin') throw new UsageError('--scope is ingest or admin');
       const key = randomSecret();
       const id = randomId('k_');
-      await withStore(config, (store) => store.createKey({ id, name, hash: sha256(key), createdAt: Date.now(), revokedAt: null }));
-      if (json) io.out(JSON.stringify({ name, key, id }) + '\n');
+      await withStore(config, (store) => store.createKey({ id, name, scope, hash: sha256(key), createdAt: Date.now(), revokedAt: null }));
+      if (json) io.out(JSON.stringify({ name, key, id, scope }) + '\n');
       else io.out(`name: ${name}\nkey:  ${key}\n  (shown once: keep it now; only its hash is stored)\n`);
       return 0;
     }
@@ -32,6 +35,7 @@ export async function keysCommand(args: string[], io: Io): Promise<number> {
       const rows = keys.map((k) => ({
         id: k.id,
         name: k.name,
+        scope: k.scope,
         created_at: new Date(k.createdAt).toISOString(),
         revoked_at: k.revokedAt === null ? null : new Date(k.revokedAt).toISOString(),
       }));

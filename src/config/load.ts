@@ -47,6 +47,8 @@ function walk(obj: z.ZodObject<z.ZodRawShape>, prefix: string[], out: ConfigKey[
       walk(inner as z.ZodObject<z.ZodRawShape>, path, out);
       continue;
     }
+    // Lists of objects (connectors) come from the config file only: no env variable or flag.
+    if (inner instanceof z.ZodArray && !(unwrap(inner.element as z.ZodTypeAny) instanceof z.ZodString)) continue;
     const def = raw instanceof z.ZodDefault ? raw._def.defaultValue() : undefined;
     out.push({
       path: path.join('.'),

@@ -1,6 +1,9 @@
 import { BlockList, isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { z } from 'zod';
+import { connectorConfigSchema } from '../connectors/index.ts';
+import { Pipeline } from '../pipeline/pipeline.ts';
+import { compileTemplate } from '../pipeline/template.ts';
 
 /**
  * The one configuration schema. Every key has a default and a one-line doc (`describe`), which
@@ -114,6 +117,14 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    admin: z
+      .object({
+        allow: cidrList
+          .default(['127.0.0.0/8', '::1/128'])
+          .describe('Source addresses (CIDR) allowed to use the admin routes (GET /connectors), with an admin-scope key.'),
+      })
+      .strict()
+      .default({}),
     history: z
       .object({
         size: z.number().int().min(0).default(1000).describe('Messages kept per topic for replay.'),
@@ -208,6 +219,24 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    connectors: z
+      .array(connectorConfigSchema)
+      .default([])
+      .superRefine((list, ctx) => {
+        const seen = new Set<string>();
+        list.forEach((c, i) => {
+          if (seen.has(c.name))
+            ctx.addIssue({ code: z.ZodIssueCode.custom, path: [i, 'name'], message: `duplicate connector name "${c.name}"` });
+          seen.add(c.name);
+          try {
+            compileTemplate(c.topic);
+            new Pipeline(c.pipeline, { where: `connectors[${i}].pipeline`, connector: c.name });
+          } catch (err) {
+            ctx.addIssue({ code: z.ZodIssueCode.custom, path: [i], message: (err as Error).message });
+          }
+        });
+      })
+      .describe('Upstream connectors (config file only): see docs/connectors.md.'),
     store: z
       .object({
         type: z.enum(['sqlite']).default('sqlite').describe('Where clients, tokens and history live.'),

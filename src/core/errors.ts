@@ -10,6 +10,7 @@ export const ERRORS = {
   invalid_client: { status: 401, message: 'unknown client, wrong secret or revoked client' },
   unauthorized: { status: 401, message: 'missing, invalid or expired credentials' },
   invalid_key: { status: 401, message: 'missing or invalid ingest key' },
+  invalid_signature: { status: 401, message: 'missing or invalid webhook signature' },
   ip_not_allowed: { status: 403, message: 'this source address may not use this endpoint' },
   not_found: { status: 404, message: 'no such route' },
   method_not_allowed: { status: 405, message: 'method not allowed on this route' },

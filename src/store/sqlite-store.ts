@@ -56,6 +56,7 @@ interface ClientRow {
 interface KeyRow {
   id: string;
   name: string;
+  scope: 'ingest' | 'admin';
   hash: string;
   created_at: number;
   revoked_at: number | null;
@@ -71,7 +72,14 @@ const toClient = (r: ClientRow): ClientRecord => ({
   revokedAt: r.revoked_at,
 });
 
-const toKey = (r: KeyRow): KeyRecord => ({ id: r.id, name: r.name, hash: r.hash, createdAt: r.created_at, revokedAt: r.revoked_at });
+const toKey = (r: KeyRow): KeyRecord => ({
+  id: r.id,
+  name: r.name,
+  scope: r.scope,
+  hash: r.hash,
+  createdAt: r.created_at,
+  revokedAt: r.revoked_at,
+});
 
 interface Pending {
   req: AppendRequest;
@@ -116,6 +124,9 @@ export class SqliteStore implements Store {
     db.pragma('busy_timeout = 5000');
     db.pragma('foreign_keys = OFF');
     db.exec(SCHEMA);
+    // Migrations of databases made by earlier versions.
+    const keyCols = (db.prepare('PRAGMA table_info(keys)').all() as { name: string }[]).map((c) => c.name);
+    if (!keyCols.includes('scope')) db.exec("ALTER TABLE keys ADD COLUMN scope TEXT NOT NULL DEFAULT 'ingest'");
     db.prepare('INSERT OR IGNORE INTO meta (k, v) VALUES (?, ?)').run('epoch', randomSecret(9));
     this.#epoch = (db.prepare('SELECT v FROM meta WHERE k = ?').get('epoch') as { v: string }).v;
     this.#db = db;
@@ -195,8 +206,8 @@ export class SqliteStore implements Store {
 
   async createKey(k: KeyRecord): Promise<void> {
     this.#d
-      .prepare('INSERT INTO keys (id, name, hash, created_at, revoked_at) VALUES (?, ?, ?, ?, ?)')
-      .run(k.id, k.name, k.hash, k.createdAt, k.revokedAt);
+      .prepare('INSERT INTO keys (id, name, scope, hash, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(k.id, k.name, k.scope, k.hash, k.createdAt, k.revokedAt);
   }
 
   async findKey(hash: string): Promise<KeyRecord | undefined> {

@@ -49,6 +49,8 @@ export interface ClientRecord {
 export interface KeyRecord {
   id: string;
   name: string;
+  /** ingest: POST /entity; admin: also the admin routes (GET /connectors). */
+  scope: 'ingest' | 'admin';
   /** SHA-256 (hex) of the key. */
   hash: string;
   createdAt: number;

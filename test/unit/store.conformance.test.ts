@@ -49,8 +49,8 @@ for (const impl of implementations) {
 
     it('keys: only unrevoked keys are found', async () => {
       const s = await open();
-      await s.createKey({ id: 'k1', name: 'erp', hash: 'kh', createdAt: 1, revokedAt: null });
-      expect(await s.findKey('kh')).toMatchObject({ name: 'erp' });
+      await s.createKey({ id: 'k1', name: 'erp', scope: 'admin', hash: 'kh', createdAt: 1, revokedAt: null });
+      expect(await s.findKey('kh')).toMatchObject({ name: 'erp', scope: 'admin' });
       expect(await s.revokeKey('erp', 2)).toBe(true);
       expect(await s.findKey('kh')).toBeUndefined();
       expect(await s.listKeys()).toHaveLength(1);

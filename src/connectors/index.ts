@@ -1,0 +1,24 @@
+import { z } from 'zod';
+import type { Logger } from '../logger.ts';
+import { commonConnectorFields } from './config.ts';
+import type { Connector } from './connector.ts';
+import * as webhook from './webhook.ts';
+
+export type * from './connector.ts';
+
+const base = z.object(commonConnectorFields);
+
+/** One connector's config: the common fields plus its type's own settings (beside each implementation). */
+export const connectorConfigSchema = z.discriminatedUnion('type', [
+  base.extend({ type: z.literal('webhook'), ...webhook.settings.shape }).strict(),
+]);
+
+export type ConnectorConfig = z.output<typeof connectorConfigSchema>;
+
+/** The one place that picks a Connector implementation from config. */
+export function createConnector(cfg: ConnectorConfig, deps: { log: Logger }): Connector {
+  switch (cfg.type) {
+    case 'webhook':
+      return webhook.create(cfg, deps);
+  }
+}

@@ -1,0 +1,244 @@
+import type { Alerts } from '../alerts/alerts.ts';
+import type { Clock } from '../core/clock.ts';
+import { HubcastError } from '../core/errors.ts';
+import { sha256 } from '../core/ids.ts';
+import { jsonPayload, type PublishInput } from '../core/publisher.ts';
+import { isValidTopic } from '../core/topics.ts';
+import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
+import { Pipeline, type PipelineRecord } from '../pipeline/pipeline.ts';
+import { compileTemplate, type Template } from '../pipeline/template.ts';
+import type { PayloadKind } from '../store/store.ts';
+import type { Connector, SourceRecord } from './connector.ts';
+import { createConnector, type ConnectorConfig } from './index.ts';
+import { ConnectorDb, type DeadLetter } from './local-db.ts';
+import { scrubUrls, Supervisor, type ConnectorStatus } from './supervisor.ts';
+import type { WebhookConnector } from './webhook.ts';
+
+/** Where accepted records go: the publisher (in-process) or the gateway spool (`hubcast connect`). */
+export interface RecordSink {
+  /** Resolves once the record is durably accepted; rejects with a HubcastError (4xx: the record is bad). */
+  publish(input: PublishInput): Promise<unknown>;
+}
+
+export interface ConnectorInfo {
+  name: string;
+  type: string;
+  status: ConnectorStatus;
+  last_error: string | null;
+  records_in: number;
+  dead_letters: number;
+  last_record_at: string | null;
+  /** Seconds between the last record's source time (when the source gives one) and its acceptance. */
+  lag_s: number | null;
+  reconnect_attempts: number;
+}
+
+interface Entry {
+  cfg: ConnectorConfig;
+  connector: Connector;
+  pipeline: Pipeline;
+  topic: Template;
+  supervisor: Supervisor;
+  recordsIn: number;
+  deadLetters: number;
+  lastRecordAt: number | null;
+  lagMs: number | null;
+}
+
+const MAX_KEY = 200;
+
+export interface RuntimeOptions {
+  configs: readonly ConnectorConfig[];
+  sink: RecordSink;
+  dataDir: string;
+  alerts: Alerts;
+  log: Logger;
+  clock: Clock;
+  metrics?: Metrics;
+}
+
+function encode(value: unknown, kind: PayloadKind | undefined): { kind: PayloadKind; payload: Buffer } {
+  if (Buffer.isBuffer(value)) return { kind: 'binary', payload: value };
+  if (kind === 'text' && typeof value === 'string') return { kind: 'text', payload: Buffer.from(value) };
+  return { kind: 'json', payload: jsonPayload(value) };
+}
+
+/**
+ * Runs the configured connectors: each under a Supervisor (retry, alerts), each record through its
+ * pipeline into the sink (the one publish path), failures into the dead-letter store.
+ */
+export class ConnectorRuntime {
+  readonly #entries = new Map<string, Entry>();
+  readonly #o: {
+    configs: readonly ConnectorConfig[];
+    sink: RecordSink;
+    dataDir: string;
+    alerts: Alerts;
+    log: Logger;
+    clock: Clock;
+    metrics?: Metrics;
+  };
+  #db: ConnectorDb | undefined;
+  #retryTimer: NodeJS.Timeout | undefined;
+
+  constructor(opts: RuntimeOptions) {
+    this.#o = opts;
+  }
+
+  get db(): ConnectorDb | undefined {
+    return this.#db;
+  }
+
+  async start(): Promise<void> {
+    const enabled = this.#o.configs.filter((c) => c.enabled);
+    if (enabled.length === 0) return;
+    this.#db = new ConnectorDb(this.#o.dataDir);
+    for (const [i, cfg] of this.#o.configs.entries()) {
+      if (!cfg.enabled) continue;
+      const log = this.#o.log.child({ connector: cfg.name, type: cfg.type });
+      const pipeline = new Pipeline(cfg.pipeline, { where: `connectors[${i}].pipeline`, connector: cfg.name });
+      await pipeline.load();
+      const connector = createConnector(cfg, { log });
+      const entry: Entry = {
+        cfg,
+        connector,
+        pipeline,
+        topic: compileTemplate(cfg.topic),
+        recordsIn: 0,
+        deadLetters: 0,
+        lastRecordAt: null,
+        lagMs: null,
+        supervisor: undefined as unknown as Supervisor,
+      };
+      entry.supervisor = new Supervisor(connector, {
+        retry: cfg.retry,
+        alerts: this.#o.alerts,
+        log,
+        ctx: { emit: (records) => this.#emit(entry, records), state: this.#db.state(cfg.name), log },
+      });
+      this.#entries.set(cfg.name, entry);
+    }
+    for (const e of this.#entries.values()) e.supervisor.start();
+    this.#retryTimer = setInterval(() => void this.#retryDeadLetters(), 1000);
+    this.#retryTimer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#retryTimer);
+    await Promise.all([...this.#entries.values()].map((e) => e.supervisor.stop()));
+    this.#db?.close();
+    this.#db = undefined;
+  }
+
+  webhook(name: string): WebhookConnector | undefined {
+    const e = this.#entries.get(name);
+    return e?.cfg.type === 'webhook' ? (e.connector as WebhookConnector) : undefined;
+  }
+
+  list(): ConnectorInfo[] {
+    return [...this.#entries.values()].map((e) => ({
+      name: e.cfg.name,
+      type: e.cfg.type,
+      status: e.supervisor.status,
+      last_error: e.supervisor.lastError ?? null,
+      records_in: e.recordsIn,
+      dead_letters: e.deadLetters,
+      last_record_at: e.lastRecordAt === null ? null : new Date(e.lastRecordAt).toISOString(),
+      lag_s: e.lagMs === null ? null : e.lagMs / 1000,
+      reconnect_attempts: e.supervisor.attempts,
+    }));
+  }
+
+  /** Pipeline → publish for a batch; resolves when every record is stored or dead-lettered. */
+  async #emit(e: Entry, records: SourceRecord[]): Promise<void> {
+    const pubs: Promise<void>[] = [];
+    for (const r of records) {
+      const meta = r.meta ?? {};
+      let outs: PipelineRecord[];
+      try {
+        outs = await e.pipeline.run({ value: r.value, meta, ...(r.kind ? { kind: r.kind } : {}) });
+      } catch (err) {
+        this.#dead(e, r, err);
+        continue;
+      }
+      outs.forEach((o, i) => {
+        let input: PublishInput;
+        try {
+          input = this.#toPublish(e, r, o, i, outs.length);
+        } catch (err) {
+          this.#dead(e, r, err);
+          return;
+        }
+        pubs.push(
+          this.#o.sink.publish(input).then(
+            () => undefined,
+            (err: unknown) => {
+              if (err instanceof HubcastError && err.status < 500) this.#dead(e, r, err);
+              else throw err;
+            },
+          ),
+        );
+      });
+    }
+    const settled = await Promise.allSettled(pubs);
+    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed) throw failed.reason;
+    const now = this.#o.clock.now();
+    e.recordsIn += records.length;
+    e.lastRecordAt = now;
+    const sourceTs = records.at(-1)?.meta?.sourceTs;
+    if (typeof sourceTs === 'number') e.lagMs = Math.max(0, now - sourceTs);
+    this.#o.metrics?.connectorRecords.inc({ connector: e.cfg.name }, records.length);
+  }
+
+  #toPublish(e: Entry, r: SourceRecord, o: PipelineRecord, i: number, n: number): PublishInput {
+    const topic = o.topic ?? e.topic(o.value, o.meta);
+    if (!isValidTopic(topic)) throw new Error(`invalid topic "${String(topic).slice(0, 210)}"`);
+    let key = `${e.cfg.name}:${r.key}${n > 1 ? `#${i}` : ''}`;
+    if (key.length > MAX_KEY) key = `${e.cfg.name}:${sha256(key)}`;
+    return { topic, ...encode(o.value, o.kind), key, source: `connector:${e.cfg.type}` };
+  }
+
+  #dead(e: Entry, r: SourceRecord, err: unknown): void {
+    const reason = scrubUrls((err as Error)?.message ?? String(err)).slice(0, 1000);
+    const { kind, payload } = Buffer.isBuffer(r.value)
+      ? { kind: 'binary' as const, payload: r.value }
+      : typeof r.value === 'string'
+        ? { kind: 'text' as const, payload: Buffer.from(r.value) }
+        : { kind: 'json' as const, payload: Buffer.from(JSON.stringify(r.value) ?? 'null') };
+    this.#db?.deadLetter({ connector: e.cfg.name, key: r.key, kind, value: payload, meta: r.meta ?? {}, reason, at: this.#o.clock.now() });
+    e.deadLetters++;
+    this.#o.metrics?.connectorDeadLetters.inc({ connector: e.cfg.name });
+    this.#o.log.warn({ connector: e.cfg.name, record_key: r.key, reason }, 'record rejected by the pipeline: dead-lettered');
+    this.#o.alerts.raise({ kind: 'pipeline_error', connector: e.cfg.name, detail: reason.slice(0, 200) });
+  }
+
+  /** Dead letters marked with `hubcast dlq retry` go through their connector's pipeline again. */
+  async #retryDeadLetters(): Promise<void> {
+    const db = this.#db;
+    if (!db) return;
+    let rows: DeadLetter[];
+    try {
+      rows = db.takeRetries();
+    } catch (err) {
+      this.#o.log.error({ err }, 'could not read the dead-letter store');
+      return;
+    }
+    for (const d of rows) {
+      const e = this.#entries.get(d.connector);
+      const value =
+        d.kind === 'binary' ? d.value : d.kind === 'text' ? d.value.toString('utf8') : (JSON.parse(d.value.toString('utf8')) as unknown);
+      const record: SourceRecord = { key: d.key, value, kind: d.kind, meta: d.meta };
+      if (!e) {
+        db.deadLetter({ ...d, reason: `no running connector named ${d.connector}` });
+        continue;
+      }
+      try {
+        await this.#emit(e, [record]);
+      } catch (err) {
+        db.deadLetter({ ...d, reason: `retry failed: ${(err as Error).message}` });
+      }
+    }
+  }
+}
