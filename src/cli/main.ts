@@ -2,6 +2,8 @@ import { pathToFileURL } from 'node:url';
 import { ConfigError } from '../core/errors.ts';
 import { clientsCommand, CLIENTS_USAGE } from './clients.ts';
 import { configCommand, CONFIG_USAGE } from './config.ts';
+import { connectCommand, CONNECT_USAGE } from './connect.ts';
+import { dlqCommand, DLQ_USAGE } from './dlq.ts';
 import { keysCommand, KEYS_USAGE } from './keys.ts';
 import { UsageError, type Io } from './options.ts';
 import { startCommand, START_USAGE } from './start.ts';
@@ -12,6 +14,8 @@ ${START_USAGE}
 ${CONFIG_USAGE}
 ${CLIENTS_USAGE}
 ${KEYS_USAGE}
+${CONNECT_USAGE}
+${DLQ_USAGE}
 
 Every command takes --data-dir DIR (or HUBCAST_DATA_DIR) and --config FILE. Docs: docs/.`;
 
@@ -30,6 +34,10 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
         return await clientsCommand(rest, io);
       case 'keys':
         return await keysCommand(rest, io);
+      case 'connect':
+        return await connectCommand(rest, io);
+      case 'dlq':
+        return await dlqCommand(rest, io);
       case undefined:
       case 'help':
       case '--help':

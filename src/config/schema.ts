@@ -3,7 +3,8 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import { connectorConfigSchema } from '../connectors/index.ts';
 import { Pipeline } from '../pipeline/pipeline.ts';
-import { compileTemplate } from '../pipeline/template.ts';
+import { checkTemplate } from '../pipeline/template.ts';
+import { isValidTopic } from '../core/topics.ts';
 
 /**
  * The one configuration schema. Every key has a default and a one-line doc (`describe`), which
@@ -229,7 +230,7 @@ export const configSchema = z
             ctx.addIssue({ code: z.ZodIssueCode.custom, path: [i, 'name'], message: `duplicate connector name "${c.name}"` });
           seen.add(c.name);
           try {
-            compileTemplate(c.topic);
+            checkTemplate(c.topic, isValidTopic);
             new Pipeline(c.pipeline, { where: `connectors[${i}].pipeline`, connector: c.name });
           } catch (err) {
             ctx.addIssue({ code: z.ZodIssueCode.custom, path: [i], message: (err as Error).message });

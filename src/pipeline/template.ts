@@ -16,6 +16,11 @@ function lookup(root: unknown, path: string[]): unknown {
   return cur;
 }
 
+/** Throws when no value could ever make `source` a valid topic (e.g. `orders/{{id}}`, `orders.{{id`). */
+export function checkTemplate(source: string, isValidTopic: (t: string) => boolean): void {
+  if (!isValidTopic(source.replace(PART, 'x'))) throw new Error(`topic template "${source}" can never give a valid topic`);
+}
+
 export function compileTemplate(source: string): Template {
   const parts: (string | { meta: boolean; path: string[]; text: string })[] = [];
   let last = 0;

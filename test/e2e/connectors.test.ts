@@ -1,0 +1,138 @@
+import { createHmac } from 'node:crypto';
+import { writeFileSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createServer } from '../../src/server.ts';
+import { FaultyStore } from '../helpers/faulty-store.ts';
+import { cli, eventually, startServer, tempDir, type Harness } from '../helpers/server.ts';
+
+const SECRET = 'webhook-secret-0123456789';
+const sign = (body: string) => 'sha256=' + createHmac('sha256', SECRET).update(body).digest('hex');
+
+function webhookConfig(extra: Record<string, unknown> = {}, pipeline: Record<string, unknown>[] = []) {
+  return {
+    alerts: { groupWaitS: 1 },
+    connectors: [{ name: 'shop', type: 'webhook' as const, topic: 'orders.{{region}}', secret: SECRET, pipeline, ...extra }],
+  };
+}
+
+describe('connectors in the gateway: webhook → pipeline → publish path → consumer', () => {
+  let h: Harness | undefined;
+  afterEach(async () => {
+    await h?.close();
+    h = undefined;
+  });
+  const hook = (body: string, headers: Record<string, string> = {}) =>
+    h!.fetchJson('/hooks/shop', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-hubcast-signature': sign(body), ...headers },
+      body,
+    });
+
+  it('delivers transformed records to subscribers, drops filtered ones, answers 202 after storing', async () => {
+    h = await startServer(webhookConfig({}, [{ filter: 'status != "draft"' }, { set: { total: 'qty * price' } }]));
+    const c = await h.connect(await h.register(await h.createClient({ subscribe: ['orders.*'] })));
+    await c.subscribe('orders.eu');
+    const draft = JSON.stringify({ id: 1, region: 'eu', status: 'draft', qty: 1, price: 3 });
+    expect(await hook(draft, { 'idempotency-key': 'd1' })).toMatchObject({ status: 202, body: { accepted: 1 } });
+    const real = JSON.stringify({ id: 2, region: 'eu', status: 'paid', qty: 2, price: 5 });
+    expect((await hook(real, { 'idempotency-key': 'd2' })).status).toBe(202);
+    const m = await c.next('message');
+    expect(m).toMatchObject({ topic: 'orders.eu', offset: 1, data: { id: 2, total: 10 } });
+    // A redelivery of the same delivery id is not delivered twice.
+    expect((await hook(real, { 'idempotency-key': 'd2' })).status).toBe(202);
+    await h.ingest('orders.eu', 'marker');
+    expect(await c.next('message')).toMatchObject({ offset: 2, data: 'marker' });
+  });
+
+  it('refuses a bad signature (401 invalid_signature) and unknown hooks (404)', async () => {
+    h = await startServer(webhookConfig());
+    const body = JSON.stringify({ region: 'eu' });
+    const bad = await hook(body, { 'x-hubcast-signature': 'sha256=' + '0'.repeat(64) });
+    expect(bad).toMatchObject({ status: 401, body: { error: { code: 'invalid_signature' } } });
+    expect((await hook(body, { 'x-hubcast-signature': '' })).status).toBe(401);
+    const unknown = await h.fetchJson('/hooks/nope', { method: 'POST', body });
+    expect(unknown).toMatchObject({ status: 404, body: { error: { code: 'not_found' } } });
+  });
+
+  it('records the pipeline rejects go to the dead-letter store with the reason, alerted; dlq retry re-runs them', async () => {
+    const dir = tempDir();
+    const flag = join(dir, 'broken');
+    writeFileSync(flag, '');
+    const mod = join(dir, 'check.mjs');
+    writeFileSync(
+      mod,
+      `import { existsSync } from 'node:fs'; export default (r) => { if (existsSync(${JSON.stringify(flag)})) throw new Error('enrichment service down'); return r; };`,
+    );
+    h = await startServer(webhookConfig({}, [{ module: mod }]));
+    const c = await h.connect(await h.register(await h.createClient({ subscribe: ['orders.*'] })));
+    await c.subscribe('orders.us');
+    const noRegion = JSON.stringify({ id: 7 });
+    expect((await hook(noRegion, { 'idempotency-key': 'x1' })).status).toBe(202);
+    const body = JSON.stringify({ id: 8, region: 'us' });
+    expect((await hook(body, { 'idempotency-key': 'x2' })).status).toBe(202);
+    const list = JSON.parse((await cli(['dlq', 'list', '--json', '--data-dir', h.dataDir])).out).dead_letters;
+    expect(list).toHaveLength(2);
+    expect(list[0]).toMatchObject({ connector: 'shop', key: 'x1', reason: expect.stringContaining('enrichment service down') });
+    await eventually(() => h!.logs.some((l) => l.alert === 'pipeline_error'), 5000, 'pipeline_error alert');
+    // Fix the cause, retry one: it reaches the consumer; the other (no region) fails again at the topic template.
+    unlinkSync(flag);
+    expect((await cli(['dlq', 'retry', '--all', '--data-dir', h.dataDir])).code).toBe(0);
+    expect(await c.next('message', 5000)).toMatchObject({ topic: 'orders.us', data: { id: 8, region: 'us' } });
+    await eventually(
+      async () => {
+        const rows = JSON.parse((await cli(['dlq', 'list', '--json', '--data-dir', h!.dataDir])).out).dead_letters;
+        return rows.length === 1 && rows[0].key === 'x1' && /region/.test(rows[0].reason);
+      },
+      5000,
+      'x1 dead-lettered again',
+    );
+    expect((await cli(['dlq', 'drop', '--all', '--data-dir', h.dataDir])).code).toBe(0);
+  });
+
+  it('GET /connectors needs an admin key and shows state, records in and last record time', async () => {
+    h = await startServer(webhookConfig());
+    const admin = JSON.parse(
+      (await cli(['keys', 'create', '--name', 'ops', '--scope', 'admin', '--json', '--data-dir', h.dataDir])).out,
+    ).key;
+    h.remember(admin);
+    expect((await h.fetchJson('/connectors')).status).toBe(401);
+    expect((await h.fetchJson('/connectors', { headers: { authorization: `Bearer ${h.ingestKey}` } })).status).toBe(401);
+    await hook(JSON.stringify({ region: 'eu' }), { 'idempotency-key': 'k1' });
+    const r = await h.fetchJson('/connectors', { headers: { authorization: `Bearer ${admin}` } });
+    expect(r.status).toBe(200);
+    expect(r.body.connectors).toEqual([
+      expect.objectContaining({
+        name: 'shop',
+        type: 'webhook',
+        status: 'running',
+        records_in: 1,
+        dead_letters: 0,
+        last_record_at: expect.any(String),
+      }),
+    ]);
+    const metrics = await (await fetch(`${h.base}/metrics`)).text();
+    expect(metrics).toMatch(/hubcast_connector_records_total\{connector="shop"\} 1/);
+  });
+
+  it('store unavailable: the webhook answers 503 and nothing is acknowledged', async () => {
+    let faulty!: FaultyStore;
+    h = await startServer(webhookConfig(), { wrapStore: (s) => (faulty = new FaultyStore(s)).store });
+    faulty.fail.add('append');
+    const body = JSON.stringify({ region: 'eu', id: 1 });
+    const r = await hook(body, { 'idempotency-key': 'z1' });
+    expect(r).toMatchObject({ status: 503, body: { error: { code: 'unavailable' } } });
+    faulty.fail.clear();
+    expect((await hook(body, { 'idempotency-key': 'z1' })).status).toBe(202);
+  });
+
+  it('invalid pipeline config stops start-up with a message naming the step', () => {
+    expect(() => createServer({ dataDir: tempDir(), ...webhookConfig({}, [{ set: { a: '1' } }, { filter: 'a >' }]) })).toThrow(
+      /connectors\[0\]\.pipeline\[1\]\.filter: invalid JSONata/,
+    );
+    expect(() => createServer({ dataDir: tempDir(), ...webhookConfig({ topic: 'orders.{{region' }) })).toThrow(
+      /can never give a valid topic/,
+    );
+    expect(() => createServer({ dataDir: tempDir(), ...webhookConfig({ topic: 'orders/{{region}}' }) })).toThrow(/connectors\.0/);
+  });
+});
