@@ -2,6 +2,8 @@ import { z } from 'zod';
 import type { Logger } from '../logger.ts';
 import { commonConnectorFields } from './config.ts';
 import type { Connector } from './connector.ts';
+import * as amqp from './amqp.ts';
+import * as mqtt from './mqtt.ts';
 import * as webhook from './webhook.ts';
 
 export type * from './connector.ts';
@@ -10,6 +12,8 @@ const base = z.object(commonConnectorFields);
 
 /** One connector's config: the common fields plus its type's own settings (beside each implementation). */
 export const connectorConfigSchema = z.discriminatedUnion('type', [
+  base.extend({ type: z.literal('amqp'), ...amqp.settings.shape }).strict(),
+  base.extend({ type: z.literal('mqtt'), ...mqtt.settings.shape }).strict(),
   base.extend({ type: z.literal('webhook'), ...webhook.settings.shape }).strict(),
 ]);
 
@@ -18,6 +22,10 @@ export type ConnectorConfig = z.output<typeof connectorConfigSchema>;
 /** The one place that picks a Connector implementation from config. */
 export function createConnector(cfg: ConnectorConfig, deps: { log: Logger }): Connector {
   switch (cfg.type) {
+    case 'amqp':
+      return amqp.create(cfg, deps);
+    case 'mqtt':
+      return mqtt.create(cfg, deps);
     case 'webhook':
       return webhook.create(cfg, deps);
   }
