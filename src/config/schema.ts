@@ -1,7 +1,8 @@
 import { BlockList, isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { connectorConfigSchema } from '../connectors/index.ts';
+import { connectorConfigSchema, createConnector } from '../connectors/index.ts';
+import { pino } from 'pino';
 import { Pipeline } from '../pipeline/pipeline.ts';
 import { checkTemplate } from '../pipeline/template.ts';
 import { isValidTopic } from '../core/topics.ts';
@@ -231,6 +232,8 @@ export const configSchema = z
           seen.add(c.name);
           try {
             checkTemplate(c.topic, isValidTopic);
+            // Setting combinations that can never work are refused by the implementation itself.
+            createConnector(c, { log: pino({ level: 'silent' }) });
             new Pipeline(c.pipeline, { where: `connectors[${i}].pipeline`, connector: c.name });
           } catch (err) {
             ctx.addIssue({ code: z.ZodIssueCode.custom, path: [i], message: (err as Error).message });

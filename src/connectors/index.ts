@@ -3,6 +3,8 @@ import type { Logger } from '../logger.ts';
 import { commonConnectorFields } from './config.ts';
 import type { Connector } from './connector.ts';
 import * as amqp from './amqp.ts';
+import * as file from './file.ts';
+import * as postgres from './postgres.ts';
 import * as mqtt from './mqtt.ts';
 import * as webhook from './webhook.ts';
 
@@ -14,6 +16,8 @@ const base = z.object(commonConnectorFields);
 export const connectorConfigSchema = z.discriminatedUnion('type', [
   base.extend({ type: z.literal('amqp'), ...amqp.settings.shape }).strict(),
   base.extend({ type: z.literal('mqtt'), ...mqtt.settings.shape }).strict(),
+  base.extend({ type: z.literal('postgres'), ...postgres.settings.shape }).strict(),
+  base.extend({ type: z.literal('file'), ...file.settings.shape }).strict(),
   base.extend({ type: z.literal('webhook'), ...webhook.settings.shape }).strict(),
 ]);
 
@@ -26,6 +30,10 @@ export function createConnector(cfg: ConnectorConfig, deps: { log: Logger }): Co
       return amqp.create(cfg, deps);
     case 'mqtt':
       return mqtt.create(cfg, deps);
+    case 'postgres':
+      return postgres.create(cfg, deps);
+    case 'file':
+      return file.create(cfg, deps);
     case 'webhook':
       return webhook.create(cfg, deps);
   }

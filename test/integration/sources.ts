@@ -69,5 +69,62 @@ function mqttSource(uid: string): Source {
   };
 }
 
+function postgresSource(uid: string): Source {
+  const table = `hubcast_flow_${uid}`;
+  let client: import('pg').Client | undefined;
+  return {
+    type: 'postgres',
+    service: 'PostgreSQL',
+    port: 5432,
+    async setup() {
+      const pg = await import('pg');
+      client = new pg.default.Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/test' });
+      await client.connect();
+      await client.query(`CREATE TABLE ${table} (id bigserial PRIMARY KEY, body jsonb NOT NULL)`);
+    },
+    settings: (port) => ({
+      url: `postgres://postgres@127.0.0.1:${port}/test`,
+      query: `SELECT id, (body->>'i')::int AS i, body->>'region' AS region FROM ${table} WHERE id > $1 ORDER BY id LIMIT 50`,
+      cursorColumn: 'id',
+      pollMs: 100,
+    }),
+    async produce(i) {
+      await client!.query(`INSERT INTO ${table} (body) VALUES ($1)`, [JSON.stringify(record(i))]);
+    },
+    async cleanup() {
+      await client?.query(`DROP TABLE IF EXISTS ${table}`).catch(() => {});
+      await client?.end().catch(() => {});
+    },
+  };
+}
+
+function fileSource(uid: string): Source {
+  let dir = '';
+  return {
+    type: 'file',
+    service: 'the file system',
+    port: 0,
+    noProxy: true,
+    async setup() {
+      const { mkdtempSync } = await import('node:fs');
+      const { tmpdir } = await import('node:os');
+      const { join } = await import('node:path');
+      dir = mkdtempSync(join(tmpdir(), `hubcast-flow-${uid}-`));
+    },
+    settings: () => ({ path: dir, glob: '*.json', pollMs: 50 }),
+    async produce(i) {
+      const { writeFileSync, renameSync } = await import('node:fs');
+      const { join } = await import('node:path');
+      const name = `r${String(i).padStart(5, '0')}.json`;
+      writeFileSync(join(dir, `.${name}.tmp`), JSON.stringify(record(i)));
+      renameSync(join(dir, `.${name}.tmp`), join(dir, name));
+    },
+    async cleanup() {
+      const { rmSync } = await import('node:fs');
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 /** Each entry makes a fresh source for a test (`uid` keeps tests apart). */
-export const sources: ((uid: string) => Source)[] = [amqpSource, mqttSource];
+export const sources: ((uid: string) => Source)[] = [amqpSource, mqttSource, postgresSource, fileSource];
