@@ -4,8 +4,10 @@ import { commonConnectorFields } from './config.ts';
 import type { Connector } from './connector.ts';
 import * as amqp from './amqp.ts';
 import * as file from './file.ts';
+import * as httpPoll from './http-poll.ts';
 import * as postgres from './postgres.ts';
 import * as mqtt from './mqtt.ts';
+import * as nats from './nats.ts';
 import * as webhook from './webhook.ts';
 
 export type * from './connector.ts';
@@ -18,6 +20,8 @@ export const connectorConfigSchema = z.discriminatedUnion('type', [
   base.extend({ type: z.literal('mqtt'), ...mqtt.settings.shape }).strict(),
   base.extend({ type: z.literal('postgres'), ...postgres.settings.shape }).strict(),
   base.extend({ type: z.literal('file'), ...file.settings.shape }).strict(),
+  base.extend({ type: z.literal('nats'), ...nats.settings.shape }).strict(),
+  base.extend({ type: z.literal('http-poll'), ...httpPoll.settings.shape }).strict(),
   base.extend({ type: z.literal('webhook'), ...webhook.settings.shape }).strict(),
 ]);
 
@@ -34,6 +38,10 @@ export function createConnector(cfg: ConnectorConfig, deps: { log: Logger }): Co
       return postgres.create(cfg, deps);
     case 'file':
       return file.create(cfg, deps);
+    case 'nats':
+      return nats.create(cfg, deps);
+    case 'http-poll':
+      return httpPoll.create(cfg, deps);
     case 'webhook':
       return webhook.create(cfg, deps);
   }

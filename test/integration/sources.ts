@@ -126,5 +126,65 @@ function fileSource(uid: string): Source {
   };
 }
 
+function natsSource(uid: string): Source {
+  const stream = `HUBCAST_FLOW_${uid}`;
+  const subject = `hubcast.flow.${uid}`;
+  let nc: import('nats').NatsConnection | undefined;
+  return {
+    type: 'nats',
+    service: 'NATS',
+    port: 4222,
+    async setup() {
+      const nats = await import('nats');
+      nc = await nats.connect({ servers: 'nats://127.0.0.1:4222' });
+      const jsm = await nc.jetstreamManager();
+      await jsm.streams.add({ name: stream, subjects: [subject] });
+    },
+    settings: (port) => ({
+      servers: `nats://127.0.0.1:${port}`,
+      jetstream: { stream, durable: `flow_${uid}`, ackWaitS: 1, maxAckPending: 1 },
+    }),
+    async produce(i) {
+      await nc!.jetstream().publish(subject, new TextEncoder().encode(JSON.stringify(record(i))));
+    },
+    async cleanup() {
+      if (!nc) return;
+      const jsm = await nc.jetstreamManager();
+      await jsm.streams.delete(stream).catch(() => {});
+      await nc.close();
+    },
+  };
+}
+
+function httpPollSource(uid: string): Source {
+  const items: ReturnType<typeof record>[] = [];
+  let server: import('node:http').Server | undefined;
+  let port = 0;
+  return {
+    type: 'http-poll',
+    service: `a local HTTP API (${uid})`,
+    get port() {
+      return port;
+    },
+    async setup() {
+      const http = await import('node:http');
+      server = http.createServer((_req, res) => {
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ items: items.slice(-500) }));
+      });
+      await new Promise<void>((r) => server!.listen(0, '127.0.0.1', () => r()));
+      port = (server.address() as { port: number }).port;
+    },
+    settings: (p) => ({ url: `http://127.0.0.1:${p}/orders`, intervalS: 0.1, itemsPath: 'items', keyField: 'id' }),
+    async produce(i) {
+      items.push(record(i));
+    },
+    async cleanup() {
+      server?.closeAllConnections();
+      await new Promise((r) => server?.close(r));
+    },
+  };
+}
+
 /** Each entry makes a fresh source for a test (`uid` keeps tests apart). */
-export const sources: ((uid: string) => Source)[] = [amqpSource, mqttSource, postgresSource, fileSource];
+export const sources: ((uid: string) => Source)[] = [amqpSource, mqttSource, postgresSource, natsSource, httpPollSource, fileSource];
