@@ -54,3 +54,46 @@ export function createMetrics() {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+interface ConnectorView {
+  name: string;
+  type: string;
+  status: string;
+  last_record_at: string | null;
+  lag_s: number | null;
+}
+
+/** Connector state, last record time and lag, read from the runtime at scrape time. */
+export function watchConnectors(metrics: Metrics, list: () => ConnectorView[]): void {
+  const registers = [metrics.registry];
+  new Gauge({
+    name: 'hubcast_connector_up',
+    help: '1 while the connector is running (connected to its source), else 0.',
+    labelNames: ['connector', 'type', 'status'],
+    registers,
+    collect() {
+      this.reset();
+      for (const c of list()) this.set({ connector: c.name, type: c.type, status: c.status }, c.status === 'running' ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'hubcast_connector_last_record_timestamp_seconds',
+    help: 'When the connector last handed a record to Hubcast (Unix time).',
+    labelNames: ['connector'],
+    registers,
+    collect() {
+      this.reset();
+      for (const c of list()) if (c.last_record_at) this.set({ connector: c.name }, Date.parse(c.last_record_at) / 1000);
+    },
+  });
+  new Gauge({
+    name: 'hubcast_connector_lag_seconds',
+    help: 'Time from the last record’s source timestamp to its acceptance (sources that give one).',
+    labelNames: ['connector'],
+    registers,
+    collect() {
+      this.reset();
+      for (const c of list()) if (c.lag_s !== null) this.set({ connector: c.name }, c.lag_s);
+    },
+  });
+}

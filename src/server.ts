@@ -18,7 +18,7 @@ import { adminRoutes } from './http/admin.ts';
 import { ConnectorRuntime } from './connectors/runtime.ts';
 import { readTlsFiles } from './http/tls.ts';
 import { createLogger, type Logger } from './logger.ts';
-import { createMetrics, type Metrics } from './metrics.ts';
+import { createMetrics, watchConnectors, type Metrics } from './metrics.ts';
 import { createStore } from './store/index.ts';
 import { monitorStore } from './store/monitored.ts';
 import type { PayloadKind, Store } from './store/store.ts';
@@ -127,6 +127,7 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
     clock,
     metrics,
   });
+  watchConnectors(metrics, () => runtime.list());
   hookRoutes(app, runtime);
   adminRoutes(app, { config, store, budget, runtime });
   // Slow senders: complete headers within headersTimeoutMs (checked every half of it), whole requests within 30 s.

@@ -1,5 +1,4 @@
 import { createAlerts } from '../alerts/index.ts';
-import { retrySchema } from '../connectors/config.ts';
 import { GatewaySink } from '../connectors/gateway-sink.ts';
 import { ConnectorDb } from '../connectors/local-db.ts';
 import { ConnectorRuntime } from '../connectors/runtime.ts';
@@ -29,7 +28,7 @@ export async function connectCommand(args: string[], io: Io): Promise<number> {
   const alerts = createAlerts(config, log.child({ component: 'alerts' }), { clock: systemClock });
   await alerts.start();
   const db = new ConnectorDb(config.dataDir);
-  const sink = new GatewaySink({ gateway, key, db, retry: retrySchema.parse({}), alerts, log: log.child({ component: 'gateway-sink' }) });
+  const sink = new GatewaySink({ gateway, key, db, retry: config.connect.retry, alerts, log: log.child({ component: 'gateway-sink' }) });
   const runtime = new ConnectorRuntime({
     configs: config.connectors,
     sink,

@@ -1,6 +1,7 @@
 import { BlockList, isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { z } from 'zod';
+import { retrySchema } from '../connectors/config.ts';
 import { connectorConfigSchema, createConnector } from '../connectors/index.ts';
 import { pino } from 'pino';
 import { Pipeline } from '../pipeline/pipeline.ts';
@@ -241,6 +242,11 @@ export const configSchema = z
         });
       })
       .describe('Upstream connectors (config file only): see docs/connectors.md.'),
+    connect: z
+      .object({ retry: retrySchema })
+      .strict()
+      .default({})
+      .describe('hubcast connect (standalone mode): retrying the gateway while it is unreachable.'),
     store: z
       .object({
         type: z.enum(['sqlite']).default('sqlite').describe('Where clients, tokens and history live.'),

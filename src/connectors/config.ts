@@ -11,7 +11,7 @@ export const retrySchema = z
       .int()
       .min(0)
       .default(10)
-      .describe('Reconnect attempts before alerting source_unreachable (retrying goes on at maxMs).'),
+      .describe('Attempts before alerting source_unreachable (gateway_unreachable for hubcast connect); retrying goes on at maxMs.'),
     initialMs: z.number().int().min(1).default(200).describe('First reconnect delay; doubles per attempt, jittered.'),
     maxMs: z.number().int().min(1).default(30_000).describe('Longest reconnect delay.'),
   })

@@ -113,6 +113,8 @@ describe('connectors in the gateway: webhook → pipeline → publish path → c
     ]);
     const metrics = await (await fetch(`${h.base}/metrics`)).text();
     expect(metrics).toMatch(/hubcast_connector_records_total\{connector="shop"\} 1/);
+    expect(metrics).toMatch(/hubcast_connector_up\{connector="shop",type="webhook",status="running"\} 1/);
+    expect(metrics).toMatch(/hubcast_connector_last_record_timestamp_seconds\{connector="shop"\} \d+/);
   });
 
   it('store unavailable: the webhook answers 503 and nothing is acknowledged', async () => {
