@@ -1,9 +1,8 @@
-import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import type { Logger } from '../logger.ts';
-import type { PayloadKind } from '../store/store.ts';
 import type { CommonConnectorConfig } from './config.ts';
+import { decode, fieldsHash, type Format } from './payload.ts';
 import { FatalSourceError, type Connector, type ConnectorContext, type SourceRecord } from './connector.ts';
 
 /**
@@ -219,10 +218,10 @@ function toRecord(m: ConsumeMessage, queue: string, decoder: { format: Format; l
 
   let key: string;
   if (messageId !== undefined && messageId.length <= 128) key = messageId;
-  else if (messageId !== undefined) key = `sha256:${sha256([messageId])}`;
+  else if (messageId !== undefined) key = `sha256:${fieldsHash([messageId])}`;
   else {
     const ts = typeof props.timestamp === 'number' ? String(props.timestamp) : '';
-    key = `sha256:${sha256([exchange, routingKey, m.content, ts])}`;
+    key = `sha256:${fieldsHash([exchange, routingKey, m.content, ts])}`;
   }
 
   const meta: Record<string, unknown> = { exchange, routingKey, queue, headers, redelivered };
@@ -233,55 +232,6 @@ function toRecord(m: ConsumeMessage, queue: string, decoder: { format: Format; l
     decoder.log.warn({ key, routingKey, error: decoded.error }, 'amqp body does not match the configured format');
   }
   return { key, value: decoded.value, kind: decoded.kind, meta };
-}
-
-// --- shared with mqtt.ts (kept in each file so a connector stays one file) ---
-
-type Format = 'auto' | 'json' | 'text' | 'binary';
-
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-
-/** Decodes a body per `format`; a body that does not fit `json`/`text` falls back and says why. */
-function decode(body: Buffer, format: Format, contentType?: string): { value: unknown; kind: PayloadKind; error?: string } {
-  if (format === 'binary') return { value: body, kind: 'binary' };
-  let text: string | undefined;
-  try {
-    text = utf8.decode(body);
-  } catch {
-    text = undefined;
-  }
-  if (format === 'json' || format === 'auto') {
-    const jsonType = contentType !== undefined && /^application\/([\w.+-]+\+)?json\b/i.test(contentType);
-    if (text !== undefined && (format === 'json' || jsonType || looksJson(text))) {
-      try {
-        return { value: JSON.parse(text) as unknown, kind: 'json' };
-      } catch {
-        // fall through
-      }
-    }
-    if (format === 'json')
-      return text === undefined
-        ? { value: body, kind: 'binary', error: 'invalid JSON' }
-        : { value: text, kind: 'text', error: 'invalid JSON' };
-  }
-  if (text !== undefined) return { value: text, kind: 'text' };
-  return format === 'text' ? { value: body, kind: 'binary', error: 'invalid UTF-8' } : { value: body, kind: 'binary' };
-}
-
-/** Cheap pre-check before JSON.parse: what a JSON text can start with. */
-function looksJson(text: string): boolean {
-  return /^\s*([{["\d-]|true\b|false\b|null\b)/.test(text);
-}
-
-function sha256(parts: (string | Buffer)[]): string {
-  const h = createHash('sha256');
-  for (const p of parts) {
-    const b = typeof p === 'string' ? Buffer.from(p, 'utf8') : p;
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(b.length);
-    h.update(len).update(b);
-  }
-  return h.digest('hex');
 }
 
 /** Resolves with `p`, or with undefined as soon as `signal` aborts (a late value goes to `onLate`). */

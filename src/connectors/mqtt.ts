@@ -1,10 +1,9 @@
-import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { Readable } from 'node:stream';
 import type { IConnackPacket, IPublishPacket, IStore, MqttClient, Packet } from 'mqtt';
 import type { Logger } from '../logger.ts';
-import type { PayloadKind } from '../store/store.ts';
 import type { CommonConnectorConfig } from './config.ts';
+import { decode, fieldsHash, type Format } from './payload.ts';
 import { FatalSourceError, type Connector, type ConnectorContext, type ConnectorState, type SourceRecord } from './connector.ts';
 
 /**
@@ -281,7 +280,7 @@ function toRecord(packet: IPublishPacket, format: Format, log: Logger): SourceRe
   const topic = packet.topic;
   const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : Buffer.from(packet.payload);
   const decoded = decode(payload, format);
-  const hash = sha256([topic, payload]);
+  const hash = fieldsHash([topic, payload]);
   const id = decoded.kind === 'json' ? jsonId(decoded.value) : undefined;
   const key = id !== undefined ? `${id}:${hash.slice(0, 32)}` : `sha256:${hash}`;
   const meta: Record<string, unknown> = { topic, topicDots: topicDots(topic), qos: packet.qos, retain: packet.retain };
@@ -311,53 +310,4 @@ function isTopicFilter(filter: string): boolean {
   if (filter.includes('\u0000')) return false;
   const levels = filter.split('/');
   return levels.every((l, i) => (l.includes('#') ? l === '#' && i === levels.length - 1 : !l.includes('+') || l === '+'));
-}
-
-// --- shared with amqp.ts (kept in each file so a connector stays one file) ---
-
-type Format = 'auto' | 'json' | 'text' | 'binary';
-
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-
-/** Decodes a body per `format`; a body that does not fit `json`/`text` falls back and says why. */
-function decode(body: Buffer, format: Format, contentType?: string): { value: unknown; kind: PayloadKind; error?: string } {
-  if (format === 'binary') return { value: body, kind: 'binary' };
-  let text: string | undefined;
-  try {
-    text = utf8.decode(body);
-  } catch {
-    text = undefined;
-  }
-  if (format === 'json' || format === 'auto') {
-    const jsonType = contentType !== undefined && /^application\/([\w.+-]+\+)?json\b/i.test(contentType);
-    if (text !== undefined && (format === 'json' || jsonType || looksJson(text))) {
-      try {
-        return { value: JSON.parse(text) as unknown, kind: 'json' };
-      } catch {
-        // fall through
-      }
-    }
-    if (format === 'json')
-      return text === undefined
-        ? { value: body, kind: 'binary', error: 'invalid JSON' }
-        : { value: text, kind: 'text', error: 'invalid JSON' };
-  }
-  if (text !== undefined) return { value: text, kind: 'text' };
-  return format === 'text' ? { value: body, kind: 'binary', error: 'invalid UTF-8' } : { value: body, kind: 'binary' };
-}
-
-/** Cheap pre-check before JSON.parse: what a JSON text can start with. */
-function looksJson(text: string): boolean {
-  return /^\s*([{["\d-]|true\b|false\b|null\b)/.test(text);
-}
-
-function sha256(parts: (string | Buffer)[]): string {
-  const h = createHash('sha256');
-  for (const p of parts) {
-    const b = typeof p === 'string' ? Buffer.from(p, 'utf8') : p;
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(b.length);
-    h.update(len).update(b);
-  }
-  return h.digest('hex');
 }

@@ -3,8 +3,8 @@ import type { JetStreamManager, JsMsg, Msg, MsgHdrs, NatsConnection } from 'nats
 import { z } from 'zod';
 import { ConfigError } from '../core/errors.ts';
 import type { Logger } from '../logger.ts';
-import type { PayloadKind } from '../store/store.ts';
 import type { CommonConnectorConfig } from './config.ts';
+import { decode } from './payload.ts';
 import { FatalSourceError, type Connector, type ConnectorContext, type SourceRecord } from './connector.ts';
 
 /**
@@ -265,7 +265,7 @@ class Session {
   }
 
   #record(m: Msg | JsMsg, key: string, extra: Record<string, unknown> = {}): SourceRecord {
-    const decoded = decode(m.data, this.#format);
+    const decoded = decode(Buffer.from(m.data), this.#format);
     const meta: Record<string, unknown> = {
       subject: m.subject,
       subjectTopic: subjectTopic(m.subject),
@@ -346,36 +346,6 @@ function coreKey(m: Msg): string {
   const id = m.headers?.get('Nats-Msg-Id');
   if (id) return id;
   return `sha256:${createHash('sha256').update(m.subject).update('\0').update(m.data).digest('hex')}`;
-}
-
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-
-/**
- * Decodes a payload per `format`. One that does not fit `json`/`text` is not dropped: it goes on as
- * text (or binary) with `error` set (`$meta.error`), so the pipeline can dead-letter it.
- */
-export function decode(data: Uint8Array, format: NatsSettings['format']): { value: unknown; kind: PayloadKind; error?: string } {
-  const bytes = Buffer.from(data);
-  if (format === 'binary') return { value: bytes, kind: 'binary' };
-  let text: string | undefined;
-  try {
-    text = utf8.decode(data);
-  } catch {
-    text = undefined;
-  }
-  if (format !== 'text' && text !== undefined) {
-    try {
-      return { value: JSON.parse(text) as unknown, kind: 'json' };
-    } catch {
-      // not JSON
-    }
-  }
-  if (format === 'json')
-    return text === undefined
-      ? { value: bytes, kind: 'binary', error: 'invalid JSON' }
-      : { value: text, kind: 'text', error: 'invalid JSON' };
-  if (text !== undefined) return { value: text, kind: 'text' };
-  return format === 'text' ? { value: bytes, kind: 'binary', error: 'invalid UTF-8' } : { value: bytes, kind: 'binary' };
 }
 
 /** The subject with every character a Hubcast topic segment cannot hold replaced by `_`. */

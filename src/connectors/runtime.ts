@@ -70,15 +70,7 @@ function encode(value: unknown, kind: PayloadKind | undefined): { kind: PayloadK
  */
 export class ConnectorRuntime {
   readonly #entries = new Map<string, Entry>();
-  readonly #o: {
-    configs: readonly ConnectorConfig[];
-    sink: RecordSink;
-    dataDir: string;
-    alerts: Alerts;
-    log: Logger;
-    clock: Clock;
-    metrics?: Metrics;
-  };
+  readonly #o: RuntimeOptions;
   #db: ConnectorDb | undefined;
   #retryTimer: NodeJS.Timeout | undefined;
 
@@ -202,11 +194,13 @@ export class ConnectorRuntime {
 
   #dead(e: Entry, r: SourceRecord, err: unknown): void {
     const reason = scrubUrls((err as Error)?.message ?? String(err)).slice(0, 1000);
-    const { kind, payload } = Buffer.isBuffer(r.value)
-      ? { kind: 'binary' as const, payload: r.value }
-      : typeof r.value === 'string'
-        ? { kind: 'text' as const, payload: Buffer.from(r.value) }
-        : { kind: 'json' as const, payload: Buffer.from(JSON.stringify(r.value) ?? 'null') };
+    let stored: { kind: PayloadKind; payload: Buffer };
+    try {
+      stored = encode(r.value, typeof r.value === 'string' ? 'text' : r.kind);
+    } catch {
+      stored = { kind: 'text', payload: Buffer.from(String(r.value)) };
+    }
+    const { kind, payload } = stored;
     this.#db?.deadLetter({ connector: e.cfg.name, key: r.key, kind, value: payload, meta: r.meta ?? {}, reason, at: this.#o.clock.now() });
     e.deadLetters++;
     this.#o.metrics?.connectorDeadLetters.inc({ connector: e.cfg.name });
