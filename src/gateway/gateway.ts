@@ -253,9 +253,19 @@ export class Gateway {
     // this connection with 1011; the process keeps serving everyone else.
     try {
       const now = clock.now();
-      peer.recorded = store
-        .addConnection({ id: peer.id, clientId: peer.clientId, tokenHash: peer.tokenHash, nodeId, connectedAt: now, remoteAddress: ip })
-        .then(() => store.touchToken(peer.tokenHash, now))
+      // Both writes go into the same group commit.
+      peer.recorded = Promise.all([
+        store.addConnection({
+          id: peer.id,
+          clientId: peer.clientId,
+          tokenHash: peer.tokenHash,
+          nodeId,
+          connectedAt: now,
+          remoteAddress: ip,
+        }),
+        store.touchToken(peer.tokenHash, now),
+      ])
+        .then(() => undefined)
         .catch((err: unknown) => {
           log.error({ err, connection_id: peer.id }, 'could not record the connection');
           if (peer.open) ws.close(CloseCode.tryAgainLater, 'store unavailable');
@@ -296,8 +306,7 @@ export class Gateway {
     const { store, clock, log } = this.#d;
     await peer.recorded;
     try {
-      await store.removeConnection(peer.id);
-      await store.touchToken(peer.tokenHash, clock.now());
+      await Promise.all([store.removeConnection(peer.id), store.touchToken(peer.tokenHash, clock.now())]);
     } catch (err) {
       log.error({ err, connection_id: peer.id }, 'could not remove the connection from the store');
     }

@@ -81,9 +81,10 @@ const toKey = (r: KeyRow): KeyRecord => ({
   revokedAt: r.revoked_at,
 });
 
+/** A write waiting for the next group commit. */
 interface Pending {
-  req: AppendRequest;
-  resolve: (r: AppendResult) => void;
+  run: () => unknown;
+  resolve: (r: never) => void;
   reject: (e: unknown) => void;
 }
 
@@ -240,8 +241,8 @@ export class SqliteStore implements Store {
     return r && { hash: r.hash, clientId: r.client_id, createdAt: r.created_at, lastUsedAt: r.last_used_at };
   }
 
-  async touchToken(hash: string, at: number): Promise<void> {
-    this.#s.touchToken.run(at, hash);
+  touchToken(hash: string, at: number): Promise<void> {
+    return this.#write(() => void this.#s.touchToken.run(at, hash));
   }
 
   async deleteToken(hash: string): Promise<void> {
@@ -264,12 +265,12 @@ export class SqliteStore implements Store {
     return row && row.expires_at > now ? row.token_hash : undefined;
   }
 
-  async addConnection(c: ConnectionRecord): Promise<void> {
-    this.#s.addConnection.run(c.id, c.clientId, c.tokenHash, c.nodeId, c.connectedAt, c.remoteAddress);
+  addConnection(c: ConnectionRecord): Promise<void> {
+    return this.#write(() => void this.#s.addConnection.run(c.id, c.clientId, c.tokenHash, c.nodeId, c.connectedAt, c.remoteAddress));
   }
 
-  async removeConnection(id: string): Promise<void> {
-    this.#s.removeConnection.run(id);
+  removeConnection(id: string): Promise<void> {
+    return this.#write(() => void this.#s.removeConnection.run(id));
   }
 
   async hasConnection(id: string): Promise<boolean> {
@@ -300,9 +301,18 @@ export class SqliteStore implements Store {
   }
 
   append(req: AppendRequest): Promise<AppendResult> {
-    return new Promise((resolve, reject) => {
+    return this.#write(() => this.#appendOne(req));
+  }
+
+  /**
+   * Queues a write for the next group commit: every write queued in the same event-loop turn —
+   * appends and connection bookkeeping alike — is committed in one transaction (one fsync), then
+   * settled in call order.
+   */
+  #write<T>(run: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
       if (!this.#db) return reject(new Error('store is not open'));
-      this.#queue.push({ req, resolve, reject });
+      this.#queue.push({ run, resolve: resolve as (r: never) => void, reject });
       if (!this.#flushScheduled) {
         this.#flushScheduled = true;
         setImmediate(() => this.#flush());
@@ -310,39 +320,38 @@ export class SqliteStore implements Store {
     });
   }
 
-  /** Commits every queued append in one transaction, then settles them in call order. */
   #flush(): void {
     this.#flushScheduled = false;
     const batch = this.#queue;
     this.#queue = [];
     if (batch.length === 0 || !this.#db) return;
-    const s = this.#s;
-    const { size, dedupeS } = this.#opts.history;
-    let results: AppendResult[];
+    let results: unknown[];
     try {
-      results = this.#d.transaction(() =>
-        batch.map(({ req }): AppendResult => {
-          if (req.key !== undefined && dedupeS > 0) {
-            const seen = s.findDedupe.get(req.topic, req.key, req.ts - dedupeS * 1000) as { offset: number; ts: number } | undefined;
-            if (seen) return { offset: seen.offset, epoch: this.#topicEpoch(req.topic), ts: seen.ts, duplicate: true };
-          }
-          const t = s.topic.get(req.topic) as { last_offset: number; epoch: string } | undefined;
-          const offset = (t?.last_offset ?? 0) + 1;
-          const epoch = t?.epoch ?? this.#epoch;
-          s.putTopic.run(req.topic, offset, epoch);
-          if (size > 0) {
-            s.insertMessage.run(req.topic, offset, req.ts, req.kind, req.payload);
-            if (offset > size) s.trimTopic.run(req.topic, offset - size);
-          }
-          if (req.key !== undefined && dedupeS > 0) s.putDedupe.run(req.topic, req.key, offset, req.ts);
-          return { offset, epoch, ts: req.ts, duplicate: false };
-        }),
-      )();
+      results = this.#d.transaction(() => batch.map((p) => p.run()))();
     } catch (err) {
       for (const p of batch) p.reject(err);
       return;
     }
-    for (let i = 0; i < batch.length; i++) batch[i]!.resolve(results[i]!);
+    for (let i = 0; i < batch.length; i++) batch[i]!.resolve(results[i] as never);
+  }
+
+  #appendOne(req: AppendRequest): AppendResult {
+    const s = this.#s;
+    const { size, dedupeS } = this.#opts.history;
+    if (req.key !== undefined && dedupeS > 0) {
+      const seen = s.findDedupe.get(req.topic, req.key, req.ts - dedupeS * 1000) as { offset: number; ts: number } | undefined;
+      if (seen) return { offset: seen.offset, epoch: this.#topicEpoch(req.topic), ts: seen.ts, duplicate: true };
+    }
+    const t = s.topic.get(req.topic) as { last_offset: number; epoch: string } | undefined;
+    const offset = (t?.last_offset ?? 0) + 1;
+    const epoch = t?.epoch ?? this.#epoch;
+    s.putTopic.run(req.topic, offset, epoch);
+    if (size > 0) {
+      s.insertMessage.run(req.topic, offset, req.ts, req.kind, req.payload);
+      if (offset > size) s.trimTopic.run(req.topic, offset - size);
+    }
+    if (req.key !== undefined && dedupeS > 0) s.putDedupe.run(req.topic, req.key, offset, req.ts);
+    return { offset, epoch, ts: req.ts, duplicate: false };
   }
 
   #topicEpoch(topic: string): string {

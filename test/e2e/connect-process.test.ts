@@ -62,8 +62,12 @@ describe('hubcast connect (standalone mode, a real process)', () => {
     };
     for (let i = 1; i <= 15; i++) drop(i);
     // Accepted into the spool: the source is acknowledged (the files are moved away) while the gateway is down.
-    await eventually(() => readdirSync(inbox).filter((f) => f.endsWith('.json')).length === 0, 10_000, 'files taken');
-    await eventually(() => /"alert":"gateway_unreachable"/.test(p.stderr()), 15_000, 'gateway_unreachable alert');
+    await eventually(() => readdirSync(inbox).filter((f) => f.endsWith('.json')).length === 0, 30_000, 'files taken');
+    await eventually(() => /"alert":"gateway_unreachable"/.test(p.stderr()), 40_000, 'gateway_unreachable alert').catch((e: Error) => {
+      throw new Error(
+        `${e.message}; done: ${readdirSync(join(inbox, '.done')).length} left: ${readdirSync(inbox).join(',')} exit: ${proc?.exitCode}; got: ${c.all().length}; proxyConns: ${proxy?.connections}; stderr: ${p.stderr().slice(-3000)}`,
+      );
+    });
     expect(p.stderr()).not.toContain(h.ingestKey);
     // A crash with a full spool loses nothing.
     await kill(proc);
@@ -78,7 +82,7 @@ describe('hubcast connect (standalone mode, a real process)', () => {
     expect(await c.next('message', 5000)).toMatchObject({ data: 'marker', offset: 21 });
     await kill(proc, 'SIGTERM');
     expect(proc.exitCode).toBe(0);
-  });
+  }, 90_000);
 
   it('refuses bad usage: no gateway, a webhook connector', async () => {
     const config = join(tempDir(), 'c.json');
