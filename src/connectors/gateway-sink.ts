@@ -121,13 +121,27 @@ export class GatewaySink implements RecordSink {
   }
 
   async #post(topic: string, kind: keyof typeof CONTENT_TYPE, payload: Buffer, key: string, signal: AbortSignal): Promise<number> {
-    const res = await fetch(`${this.#o.gateway}/entity/${encodeURIComponent(topic)}`, {
-      method: 'POST',
-      headers: { 'content-type': CONTENT_TYPE[kind], authorization: `Bearer ${this.#o.key}`, ...(key ? { 'idempotency-key': key } : {}) },
-      body: new Blob([new Uint8Array(payload)]),
-      signal: AbortSignal.any([signal, AbortSignal.timeout(10_000)]),
-    });
-    await res.arrayBuffer();
-    return res.status;
+    // An explicit timer (not AbortSignal.timeout/any) so that a request that never gets an answer is
+    // always given up; retries are safe (idempotency key). Bounded by the retry pace: 1–10 s.
+    const abort = new AbortController();
+    const onStop = () => abort.abort(signal.reason);
+    signal.addEventListener('abort', onStop, { once: true });
+    const timer = setTimeout(
+      () => abort.abort(new Error('gateway request timed out')),
+      Math.min(10_000, Math.max(1000, this.#o.retry.maxMs * 5)),
+    );
+    try {
+      const res = await fetch(`${this.#o.gateway}/entity/${encodeURIComponent(topic)}`, {
+        method: 'POST',
+        headers: { 'content-type': CONTENT_TYPE[kind], authorization: `Bearer ${this.#o.key}`, ...(key ? { 'idempotency-key': key } : {}) },
+        body: new Blob([new Uint8Array(payload)]),
+        signal: abort.signal,
+      });
+      await res.arrayBuffer();
+      return res.status;
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onStop);
+    }
   }
 }
