@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import type { ConnectorContext, SourceRecord } from '../../src/connectors/connector.ts';
+import type { Connector, ConnectorContext, SourceRecord } from '../../src/connectors/connector.ts';
 
 export interface RecordingContextOptions {
   /** Shared durable state (pass the map of an earlier context to simulate a restart). */
@@ -103,6 +103,24 @@ export function recordingContext(opts: RecordingContextOptions = {}): RecordingC
         if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
         await new Promise((resolve) => setTimeout(resolve, 10));
       }
+    },
+  };
+}
+
+/** The fields every connector config has, for building one in a test. */
+export function commonFields(name: string, type: string, topic: string) {
+  return { name, type, topic, pipeline: [], retry: { attempts: 10, initialMs: 200, maxMs: 30_000 }, enabled: true };
+}
+
+/** Runs the connector in the background; `stop()` aborts it and waits for run to return. */
+export function runInBackground(c: Connector, rc: RecordingContext) {
+  const done = c.run(rc.ctx);
+  done.catch(() => undefined);
+  return {
+    done,
+    async stop() {
+      rc.abort();
+      await done;
     },
   };
 }

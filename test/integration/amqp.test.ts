@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import amqp from 'amqplib';
 import { FatalSourceError, type Connector, type SourceRecord } from '../../src/connectors/connector.ts';
 import { create, settings, type AmqpSettings } from '../../src/connectors/amqp.ts';
-import { recordingContext, type RecordingContext } from '../helpers/connector-context.ts';
+import { recordingContext, runInBackground as start, commonFields } from '../helpers/connector-context.ts';
 import { requireService, TcpProxy } from '../helpers/tcp-proxy.ts';
 
 const URL_OK = 'amqp://guest:guest@127.0.0.1:5672';
@@ -13,28 +13,8 @@ const unique = (prefix: string) => `${prefix}.${process.pid}.${Date.now().toStri
 
 function connector(s: Partial<AmqpSettings>): Connector {
   const parsed = settings.parse({ url: URL_OK, ...s });
-  const common = {
-    name: 'amqp-test',
-    type: 'amqp',
-    topic: 'orders',
-    pipeline: [],
-    retry: { attempts: 10, initialMs: 200, maxMs: 30_000 },
-    enabled: true,
-  };
+  const common = commonFields('amqp-test', 'amqp', 'orders');
   return create({ ...common, ...parsed }, { log: recordingContext().ctx.log });
-}
-
-/** Runs the connector in the background; `stop()` aborts it and waits for run to return. */
-function start(c: Connector, rc: RecordingContext) {
-  const done = c.run(rc.ctx);
-  done.catch(() => undefined);
-  return {
-    done,
-    async stop() {
-      rc.abort();
-      await done;
-    },
-  };
 }
 
 const uniqueKeys = (records: SourceRecord[]) => [...new Set(records.map((r) => r.key))];

@@ -4,20 +4,13 @@ import type { z } from 'zod';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FatalSourceError, type Connector } from '../../src/connectors/connector.ts';
 import { create, formatFor, settings } from '../../src/connectors/file.ts';
-import { recordingContext, type RecordingContext } from '../helpers/connector-context.ts';
+import { recordingContext, type RecordingContext, commonFields } from '../helpers/connector-context.ts';
 import { tempDir } from '../helpers/server.ts';
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function connector(s: Partial<z.input<typeof settings>> & { path: string }, rc?: RecordingContext): Connector {
-  const common = {
-    name: 'files',
-    type: 'file',
-    topic: 'files',
-    pipeline: [],
-    retry: { attempts: 10, initialMs: 200, maxMs: 30_000 },
-    enabled: true,
-  };
+  const common = commonFields('files', 'file', 'files');
   return create({ ...common, ...settings.parse({ pollMs: 20, ...s }) }, { log: (rc ?? recordingContext()).ctx.log });
 }
 

@@ -3,7 +3,7 @@ import { afterEach, beforeAll, afterAll, describe, expect, it } from 'vitest';
 import mqtt from 'mqtt';
 import { FatalSourceError, type Connector, type SourceRecord } from '../../src/connectors/connector.ts';
 import { create, settings, topicDots, type MqttSettings } from '../../src/connectors/mqtt.ts';
-import { recordingContext, type RecordingContext } from '../helpers/connector-context.ts';
+import { recordingContext, type RecordingContext, runInBackground as start, commonFields } from '../helpers/connector-context.ts';
 import { requireService, TcpProxy } from '../helpers/tcp-proxy.ts';
 
 const URL_OK = 'mqtt://127.0.0.1:1883';
@@ -14,28 +14,8 @@ const unique = () => `${process.pid}-${Date.now().toString(36)}-${seq++}`;
 
 function connector(s: Partial<MqttSettings>): Connector {
   const parsed = settings.parse({ url: URL_OK, ...s });
-  const common = {
-    name: 'mqtt-test',
-    type: 'mqtt',
-    topic: 'iot.{{$meta.topicDots}}',
-    pipeline: [],
-    retry: { attempts: 10, initialMs: 200, maxMs: 30_000 },
-    enabled: true,
-  };
+  const common = commonFields('mqtt-test', 'mqtt', 'iot.{{$meta.topicDots}}');
   return create({ ...common, ...parsed }, { log: recordingContext().ctx.log });
-}
-
-/** Runs the connector in the background; `stop()` aborts it and waits for run to return. */
-function start(c: Connector, rc: RecordingContext) {
-  const done = c.run(rc.ctx);
-  done.catch(() => undefined);
-  return {
-    done,
-    async stop() {
-      rc.abort();
-      await done;
-    },
-  };
 }
 
 /** Runs once to create the persistent session and its subscriptions, then stops. */

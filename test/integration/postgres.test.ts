@@ -3,7 +3,7 @@ import pg from 'pg';
 import type { z } from 'zod';
 import { FatalSourceError, type Connector } from '../../src/connectors/connector.ts';
 import { create, settings } from '../../src/connectors/postgres.ts';
-import { recordingContext, type RecordingContext } from '../helpers/connector-context.ts';
+import { recordingContext, runInBackground as start, commonFields } from '../helpers/connector-context.ts';
 import { requireService, TcpProxy } from '../helpers/tcp-proxy.ts';
 
 const BASE = 'postgres://postgres@127.0.0.1:5432/test';
@@ -14,28 +14,8 @@ const unique = (prefix: string) => `${prefix}_${process.pid}_${Date.now().toStri
 
 function connector(s: Partial<z.input<typeof settings>> & { url?: string }): Connector {
   const parsed = settings.parse({ url: BASE, ...s });
-  const common = {
-    name: 'pg-test',
-    type: 'postgres',
-    topic: 'orders.{{region}}',
-    pipeline: [],
-    retry: { attempts: 10, initialMs: 200, maxMs: 30_000 },
-    enabled: true,
-  };
+  const common = commonFields('pg-test', 'postgres', 'orders.{{region}}');
   return create({ ...common, ...parsed }, { log: recordingContext().ctx.log });
-}
-
-/** Runs the connector in the background; `stop()` aborts it and waits for run to return. */
-function start(c: Connector, rc: RecordingContext) {
-  const done = c.run(rc.ctx);
-  done.catch(() => undefined);
-  return {
-    done,
-    async stop() {
-      rc.abort();
-      await done;
-    },
-  };
 }
 
 describe.skipIf(!up)('postgres connector (real PostgreSQL on 127.0.0.1:5432)', () => {
