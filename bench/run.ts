@@ -4,20 +4,24 @@
  * Runs the scenarios of bench/scenarios/<name>.ts (all of them when none is named), writes
  * bench/results/<name>.json and .md (`<name>.quick.*` with --quick, so a quick run never replaces
  * full figures) and prints the tables. Exit code 0 when every scenario ran, whether or not its
- * targets were met (the tables say); 1 when a scenario broke; 2 on a usage error.
+ * targets were met (the tables say); 1 when a scenario broke or, with --quick, a correctness check
+ * failed; 2 on a usage error.
  *
- * --quick   small sizes, correctness only (under two minutes)
+ * --quick   small sizes, correctness only (under two minutes); exit 1 when a correctness check fails
+ * Afterwards: bench/results/summary.md and chart.svg (summary.quick.md, chart.quick.svg with --quick).
  * --keep    keep the temporary folders (server logs, data dirs, CPU profiles)
  * Other --flags are passed to the scenarios (flood: --slow-hash, --variants=a,b, --cpu-prof).
+ * fanout, latency, topics: --contenders=a,b, --sizes=N,N (fanout), --cpu-prof[=all] (see bench/README.md).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { basename, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describeMachine, machineLine } from './lib/machine.ts';
 import { killEveryChild } from './lib/procs.ts';
 import { writeResults, type RunInfo } from './lib/report.ts';
+import { writeSummary } from './lib/summary.ts';
 import type { Scenario, ScenarioResult } from './lib/types.ts';
 
 const BENCH = fileURLToPath(new URL('.', import.meta.url));
@@ -64,6 +68,8 @@ async function main(argv: string[]): Promise<number> {
   const machine = describeMachine();
   log(`bench: ${machineLine(machine)}`);
   let broken = 0;
+  /** Judged targets missed by a variant meant to pass (in quick mode: correctness checks), and builds meant to fail that were not caught. */
+  const failedChecks: string[] = [];
   for (const name of names.length ? names : known) {
     const scenario = await load(name);
     const tmpDir = mkdtempSync(join(tmpdir(), `hubcast-bench-${name}-`));
@@ -90,6 +96,12 @@ async function main(argv: string[]): Promise<number> {
       commit: commit(),
       argv,
     };
+    for (const v of result?.variants ?? []) {
+      const missed = v.figures.filter((f) => f.target?.met === false);
+      if (v.expect === 'pass') for (const f of missed) failedChecks.push(`${name} / ${v.label}: ${f.label} (${f.target!.text})`);
+      else if (missed.length === 0 && v.figures.some((f) => f.target && f.target.met !== null))
+        failedChecks.push(`${name} / ${v.label}: not caught`);
+    }
     const base = quick ? `${name}.quick` : name;
     const md = writeResults(RESULTS, base, info, result, error);
     process.stdout.write('\n' + md + '\n');
@@ -97,7 +109,15 @@ async function main(argv: string[]): Promise<number> {
     if (keep || error) log(`kept: ${tmpDir}`);
     else rmSync(tmpDir, { recursive: true, force: true, maxRetries: 3 });
   }
-  return broken ? 1 : 0;
+  try {
+    const summary = writeSummary(RESULTS, quick, known);
+    log(`\nsummary: ${relative(process.cwd(), summary.md)}, chart: ${relative(process.cwd(), summary.svg)}`);
+  } catch (err) {
+    log(`summary and chart not written: ${(err as Error)?.stack ?? String(err)}`);
+  }
+  if (failedChecks.length) log(`${quick ? 'correctness checks failed' : 'targets not met'}:\n  ${failedChecks.join('\n  ')}`);
+  // Quick runs are correctness runs: a failed check fails the run. Full runs report targets in the tables.
+  return broken || (quick && failedChecks.length) ? 1 : 0;
 }
 
 // No child outlives the bench, however it ends.

@@ -14,8 +14,16 @@ interface ProfileNode {
 
 interface Profile {
   nodes: ProfileNode[];
+  /** µs, on the CLOCK_MONOTONIC base of process.hrtime(). */
+  startTime: number;
   samples: number[];
   timeDeltas: number[];
+}
+
+/** A time window in µs of CLOCK_MONOTONIC (process.hrtime.bigint() / 1000): only samples taken in it count. */
+export interface ProfileWindow {
+  fromUs: number;
+  toUs: number;
 }
 
 export interface HotFunction {
@@ -34,7 +42,7 @@ export interface HotSummary {
   functions: HotFunction[];
 }
 
-function selfTimes(p: Profile, root: string): Map<string, number> {
+function selfTimes(p: Profile, root: string, window?: ProfileWindow): Map<string, number> {
   const names = new Map<number, string>();
   for (const n of p.nodes) {
     const { functionName, url, lineNumber } = n.callFrame;
@@ -42,14 +50,18 @@ function selfTimes(p: Profile, root: string): Map<string, number> {
     names.set(n.id, `${functionName || '(anonymous)'}${file ? ` (${file}:${lineNumber + 1})` : ''}`);
   }
   const self = new Map<string, number>();
+  let at = p.startTime;
   for (let i = 0; i < p.samples.length; i++) {
+    at += p.timeDeltas[i] ?? 0;
+    if (window && (at < window.fromUs || at > window.toUs)) continue;
     const name = names.get(p.samples[i]!) ?? '?';
     self.set(name, (self.get(name) ?? 0) + (p.timeDeltas[i + 1] ?? 0));
   }
   return self;
 }
 
-export function hotFunctions(dir: string, root: string, top = 15): HotSummary | undefined {
+/** `window`: only the samples taken within it (e.g. a scenario's measured window) count. */
+export function hotFunctions(dir: string, root: string, top = 15, window?: ProfileWindow): HotSummary | undefined {
   let files: string[];
   try {
     files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
@@ -58,7 +70,7 @@ export function hotFunctions(dir: string, root: string, top = 15): HotSummary | 
   }
   let best: { file: string; self: Map<string, number>; total: number; busy: number } | undefined;
   for (const file of files) {
-    const self = selfTimes(JSON.parse(readFileSync(join(dir, file), 'utf8')) as Profile, root);
+    const self = selfTimes(JSON.parse(readFileSync(join(dir, file), 'utf8')) as Profile, root, window);
     let total = 0;
     for (const us of self.values()) total += us;
     const busy = total - (self.get('(idle)') ?? 0);

@@ -23,8 +23,10 @@ export function killEveryChild(): void {
 export interface ChildSpec {
   /** For logs and errors. */
   name: string;
-  /** A script run by Node with tsx. */
+  /** A script run by Node with tsx (ignored when `command` is set). */
   script: string;
+  /** Run this program (e.g. /usr/sbin/nats-server) with `args` instead of Node + tsx + `script`. */
+  command?: string;
   args?: string[];
   /** Extra Node flags (`--cpu-prof`). */
   nodeArgs?: string[];
@@ -35,6 +37,11 @@ export interface ChildSpec {
   logFile: string;
   /** Open an IPC channel (workers). */
   ipc?: boolean;
+  /**
+   * Raise RLIMIT_NOFILE to this before exec (`bash -c 'ulimit -n N || ulimit -n hard; exec …'`): as
+   * far as the hard limit allows. The pid is still Node's (bash and taskset exec).
+   */
+  nofile?: number;
 }
 
 export interface Exit {
@@ -145,9 +152,14 @@ export class Children {
   }
 
   start(spec: ChildSpec): Child {
-    const node = [...NODE_TSX, ...(spec.nodeArgs ?? []), spec.script, ...(spec.args ?? [])];
+    const exe = spec.command ?? process.execPath;
+    const node = spec.command ? (spec.args ?? []) : [...NODE_TSX, ...(spec.nodeArgs ?? []), spec.script, ...(spec.args ?? [])];
     const pinned = spec.cpu !== undefined && existsSync(TASKSET);
-    const [cmd, argv] = pinned ? [TASKSET, ['-c', String(spec.cpu), process.execPath, ...node]] : [process.execPath, node];
+    let [cmd, argv] = pinned ? [TASKSET, ['-c', String(spec.cpu), exe, ...node]] : [exe, node];
+    if (spec.nofile) {
+      argv = ['-c', 'ulimit -n "$0" 2>/dev/null || ulimit -n hard; exec "$@"', String(spec.nofile), cmd, ...argv];
+      cmd = '/bin/bash';
+    }
     const fd = openSync(spec.logFile, 'a');
     let proc: ChildProcess;
     try {
