@@ -51,6 +51,14 @@ const WS_KEY = /^[+/0-9A-Za-z]{22}==$/;
 const DUPLICATE_ALERT_STRIKES = 3;
 
 /**
+ * Module-level on purpose: a closure here would keep the upgrade request (headers, the raw
+ * Authorization value) alive for the whole life of the connection.
+ */
+function destroySocket(this: Duplex): void {
+  this.destroy();
+}
+
+/**
  * The Experience layer's WebSocket side: authenticates upgrades before any WebSocket exists,
  * enforces one live connection per token, tracks connections in the store, runs the heartbeat.
  */
@@ -107,7 +115,7 @@ export class Gateway {
 
   /** The HTTP server's `upgrade` listener. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    socket.on('error', () => socket.destroy());
+    socket.on('error', destroySocket);
     if (this.#closing) return rejectUpgrade(socket, 503, 'unavailable', 'the server is shutting down', { 'Retry-After': '1' });
     let url: URL;
     try {
