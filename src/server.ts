@@ -11,6 +11,7 @@ import { Publisher, type PublishResult } from './core/publisher.ts';
 import { Gateway } from './gateway/gateway.ts';
 import { createHttpApp } from './http/app.ts';
 import { consumerRoutes } from './http/consumers.ts';
+import { KeyCheck } from './auth/keys.ts';
 import { entityRoutes } from './http/entity.ts';
 import { healthRoutes } from './http/health.ts';
 import { hookRoutes } from './http/hooks.ts';
@@ -117,7 +118,8 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
   });
   healthRoutes(app, metrics);
   consumerRoutes(app, { config, store, tokens, metrics, alerts, budget, log: log.child({ component: 'consumers' }) });
-  entityRoutes(app, { config, store, publisher, metrics, budget, log: log.child({ component: 'ingest' }) });
+  const keys = new KeyCheck({ store, clock });
+  entityRoutes(app, { config, keys, publisher, metrics, budget, log: log.child({ component: 'ingest' }) });
   const runtime = new ConnectorRuntime({
     configs: config.connectors,
     sink: publisher,
@@ -146,6 +148,7 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
   const pollChanges = async () => {
     try {
       const changes = await store.pollChanges();
+      if (changes.revokedKeys.length) keys.forgetAll();
       for (const clientId of changes.revokedClients) {
         const n = gw.closeClient(clientId);
         if (n) log.info({ client_id: clientId, connections: n }, 'client revoked: live connections closed with 4500');

@@ -1,13 +1,26 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, randomFillSync, timingSafeEqual } from 'node:crypto';
 
 /** 32 random bytes as base64url (43 characters): tokens, tickets, ingest keys, client secrets. */
 export function randomSecret(bytes = 32): string {
   return randomBytes(bytes).toString('base64url');
 }
 
-/** A short random id (connection ids, client ids). */
+const POOL_BYTES = 4096;
+const pool = Buffer.allocUnsafe(POOL_BYTES);
+let poolAt = POOL_BYTES;
+
+/**
+ * A short random id (connection, client and message ids): not a secret, so it is cut from a pool of
+ * random bytes refilled 4 KiB at a time instead of asking the CSPRNG once per id.
+ */
 export function randomId(prefix: string, bytes = 12): string {
-  return prefix + randomBytes(bytes).toString('base64url');
+  if (bytes > POOL_BYTES) return prefix + randomBytes(bytes).toString('base64url');
+  if (poolAt + bytes > POOL_BYTES) {
+    randomFillSync(pool);
+    poolAt = 0;
+  }
+  poolAt += bytes;
+  return prefix + pool.toString('base64url', poolAt - bytes, poolAt);
 }
 
 const SECRET_RE = /^[A-Za-z0-9_-]{43}$/;

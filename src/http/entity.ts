@@ -3,17 +3,16 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { cidrBlockList, type Config } from '../config/schema.ts';
 import { HubcastError } from '../core/errors.ts';
 import type { FailureBudget } from '../core/rate-limit.ts';
-import { isSecretFormat, sha256 } from '../core/ids.ts';
 import { jsonPayload, type PublishInput, type Publisher } from '../core/publisher.ts';
 import { isValidTopic } from '../core/topics.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
-import type { Store } from '../store/store.ts';
+import type { KeyCheck } from '../auth/keys.ts';
 import { clientAddress, inList } from './ip.ts';
 
 export interface EntityRouteDeps {
   config: Config;
-  store: Store;
+  keys: KeyCheck;
   publisher: Publisher;
   metrics: Metrics;
   budget: FailureBudget;
@@ -54,7 +53,7 @@ export function entityRoutes(app: FastifyInstance, d: EntityRouteDeps): void {
       const wait = d.budget.retryAfterS(addr);
       if (wait > 0) throw new HubcastError('rate_limited', undefined, { retryAfterS: wait });
       const m = /^Bearer +(\S+)$/i.exec((req.headers.authorization ?? '').trim());
-      const key = m && isSecretFormat(m[1]) ? await d.store.findKey(sha256(m[1])) : undefined;
+      const key = await d.keys.find(m?.[1]);
       if (!key) {
         d.budget.fail(addr);
         metrics.authFailures.inc({ reason: 'invalid_key' });

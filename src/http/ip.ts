@@ -23,8 +23,19 @@ export function clientAddress(
   return hops[0] ?? addr;
 }
 
+/** Answers per list and address: lists come from the frozen config, so an answer never changes. */
+const answers = new WeakMap<BlockList, Map<string, boolean>>();
+const MAX_REMEMBERED = 4096;
+
+/** Is `addr` in `list`? (BlockList.check parses the address on every call; the answer is remembered.) */
 export function inList(list: BlockList, addr: string): boolean {
+  let known = answers.get(list);
+  const hit = known?.get(addr);
+  if (hit !== undefined) return hit;
   const family = isIP(addr);
-  if (family === 0) return false;
-  return list.check(addr, family === 6 ? 'ipv6' : 'ipv4');
+  const yes = family !== 0 && list.check(addr, family === 6 ? 'ipv6' : 'ipv4');
+  if (!known) answers.set(list, (known = new Map()));
+  if (known.size >= MAX_REMEMBERED) known.clear();
+  known.set(addr, yes);
+  return yes;
 }

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { systemClock, type Clock } from '../core/clock.ts';
 import { randomSecret } from '../core/ids.ts';
+import { WalSync } from './wal-sync.ts';
 import type {
   AppendRequest,
   AppendResult,
@@ -28,11 +29,6 @@ CREATE TABLE IF NOT EXISTS tokens (
   hash TEXT PRIMARY KEY, client_id TEXT NOT NULL, created_at INTEGER NOT NULL, last_used_at INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS tokens_client ON tokens(client_id);
 CREATE TABLE IF NOT EXISTS tickets (hash TEXT PRIMARY KEY, token_hash TEXT NOT NULL, expires_at INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS connections (
-  id TEXT PRIMARY KEY, client_id TEXT NOT NULL, token_hash TEXT NOT NULL, node_id TEXT NOT NULL,
-  connected_at INTEGER NOT NULL, remote_address TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS connections_token ON connections(token_hash);
-CREATE INDEX IF NOT EXISTS connections_node ON connections(node_id);
 CREATE TABLE IF NOT EXISTS topics (topic TEXT PRIMARY KEY, last_offset INTEGER NOT NULL, epoch TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS messages (
   topic TEXT NOT NULL, "offset" INTEGER NOT NULL, ts INTEGER NOT NULL, kind TEXT NOT NULL, payload BLOB NOT NULL,
@@ -88,6 +84,19 @@ interface Pending {
   reject: (e: unknown) => void;
 }
 
+interface TopicRow {
+  offset: number;
+  epoch: string;
+}
+
+/** A topic appended to by the group commit in progress: its new last offset, and the one before. */
+interface BatchTopic extends TopicRow {
+  before: number;
+}
+
+/** Token last-use times wait at most this long for a commit to ride along with. */
+const TOUCH_FLUSH_MS = 2000;
+
 export interface SqliteStoreOptions {
   dataDir: string;
   synchronous: 'full' | 'normal';
@@ -98,6 +107,18 @@ export interface SqliteStoreOptions {
 /**
  * The embedded default store: one SQLite file (`<dataDir>/hubcast.db`) in WAL mode, shared with the
  * CLI. Appends made in the same event-loop turn are committed in one transaction (group commit).
+ * With `synchronous: 'full'` SQLite commits without fsync and `WalSync` fsyncs the WAL off the event
+ * loop, one fsync for every commit made meanwhile; nothing is settled, nor shown by `readHistory` or
+ * `topicState`, before it is on disk.
+ *
+ * This process is the only writer of history (the CLI never appends): topic offsets are kept in
+ * memory, read once per topic, and written once per topic per commit — guarded, so that a second
+ * writer on the same file fails loudly instead of reusing offsets.
+ *
+ * Live connections are kept in this process's memory, not in the file: one node serves them, and
+ * they are forgotten when it restarts anyway, so a connect or disconnect costs no write and no fsync.
+ * Token last-use times (`touchToken`) ride along with the next commit, written at the latest
+ * `TOUCH_FLUSH_MS` later, before an idle sweep and on close.
  */
 export class SqliteStore implements Store {
   #opts: SqliteStoreOptions;
@@ -106,6 +127,14 @@ export class SqliteStore implements Store {
   #queue: Pending[] = [];
   #flushScheduled = false;
   #changeCursor = 0;
+  readonly #live = new Map<string, ConnectionRecord>();
+  readonly #touches = new Map<string, number>();
+  #touchTimer: NodeJS.Timeout | undefined;
+  #sync: WalSync | undefined;
+  readonly #topics = new Map<string, TopicRow>();
+  /** Topics with commits not on disk yet: the last offset that is. */
+  readonly #syncedTo = new Map<string, number>();
+  #batchTopics: Map<string, BatchTopic> | undefined;
   #stmts: ReturnType<SqliteStore['prepare']> | undefined;
 
   constructor(opts: SqliteStoreOptions) {
@@ -121,15 +150,19 @@ export class SqliteStore implements Store {
     mkdirSync(this.#opts.dataDir, { recursive: true });
     const db = new Database(this.path);
     db.pragma('journal_mode = WAL');
-    db.pragma(`synchronous = ${this.#opts.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
+    // 'full' durability comes from WalSync (see the class comment), not from SQLite's own fsync.
+    db.pragma('synchronous = NORMAL');
     db.pragma('busy_timeout = 5000');
     db.pragma('foreign_keys = OFF');
     db.exec(SCHEMA);
     // Migrations of databases made by earlier versions.
     const keyCols = (db.prepare('PRAGMA table_info(keys)').all() as { name: string }[]).map((c) => c.name);
     if (!keyCols.includes('scope')) db.exec("ALTER TABLE keys ADD COLUMN scope TEXT NOT NULL DEFAULT 'ingest'");
+    // Live connections moved to memory (see the class comment).
+    db.exec('DROP TABLE IF EXISTS connections');
     db.prepare('INSERT OR IGNORE INTO meta (k, v) VALUES (?, ?)').run('epoch', randomSecret(9));
     this.#epoch = (db.prepare('SELECT v FROM meta WHERE k = ?').get('epoch') as { v: string }).v;
+    if (this.#opts.synchronous === 'full') this.#sync = new WalSync(`${this.path}-wal`);
     this.#db = db;
     this.#stmts = this.prepare(db);
     this.#changeCursor = (db.prepare('SELECT COALESCE(MAX(seq), 0) AS s FROM changes').get() as { s: number }).s;
@@ -142,7 +175,7 @@ export class SqliteStore implements Store {
       findKey: db.prepare('SELECT * FROM keys WHERE hash = ? AND revoked_at IS NULL'),
       topic: db.prepare('SELECT last_offset, epoch FROM topics WHERE topic = ?'),
       putTopic: db.prepare(
-        'INSERT INTO topics (topic, last_offset, epoch) VALUES (?, ?, ?) ON CONFLICT(topic) DO UPDATE SET last_offset = excluded.last_offset',
+        'INSERT INTO topics (topic, last_offset, epoch) VALUES (?, ?, ?) ON CONFLICT(topic) DO UPDATE SET last_offset = excluded.last_offset WHERE topics.last_offset = ?',
       ),
       insertMessage: db.prepare('INSERT INTO messages (topic, "offset", ts, kind, payload) VALUES (?, ?, ?, ?, ?)'),
       trimTopic: db.prepare('DELETE FROM messages WHERE topic = ? AND "offset" <= ?'),
@@ -152,10 +185,6 @@ export class SqliteStore implements Store {
         'SELECT topic, "offset", ts, kind, payload FROM messages WHERE topic = ? AND "offset" > ? AND ts >= ? ORDER BY "offset" LIMIT ?',
       ),
       firstRetained: db.prepare('SELECT MIN("offset") AS o FROM messages WHERE topic = ? AND ts >= ?'),
-      addConnection: db.prepare(
-        'INSERT OR REPLACE INTO connections (id, client_id, token_hash, node_id, connected_at, remote_address) VALUES (?, ?, ?, ?, ?, ?)',
-      ),
-      removeConnection: db.prepare('DELETE FROM connections WHERE id = ?'),
       touchToken: db.prepare('UPDATE tokens SET last_used_at = ? WHERE hash = ?'),
       changes: db.prepare('SELECT seq, kind, ref FROM changes WHERE seq > ? ORDER BY seq'),
     };
@@ -174,15 +203,32 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     if (!this.#db) return;
     if (this.#queue.length) this.#flush();
+    try {
+      this.#writeTouches();
+    } catch {
+      // Last-use times are advisory; the file is closing either way.
+    }
+    clearTimeout(this.#touchTimer);
+    this.#touchTimer = undefined;
+    await this.#sync?.close();
+    this.#sync = undefined;
+    this.#topics.clear();
+    this.#syncedTo.clear();
     this.#db.close();
     this.#db = undefined;
     this.#stmts = undefined;
+  }
+
+  /** Resolves (with `value`) once every write made so far is on disk. */
+  #durable<T>(value?: T): Promise<T> {
+    return this.#sync ? this.#sync.durable().then(() => value as T) : Promise.resolve(value as T);
   }
 
   async createClient(c: ClientRecord): Promise<void> {
     this.#d
       .prepare('INSERT INTO clients (id, name, secret_hash, subscribe, publish, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
       .run(c.id, c.name, c.secretHash, JSON.stringify(c.subscribe), JSON.stringify(c.publish), c.createdAt, c.revokedAt);
+    await this.#durable();
   }
 
   async getClient(id: string): Promise<ClientRecord | undefined> {
@@ -196,19 +242,22 @@ export class SqliteStore implements Store {
 
   async revokeClient(id: string, at: number): Promise<boolean> {
     const db = this.#d;
-    return db.transaction(() => {
-      const r = db.prepare('UPDATE clients SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(at, id);
-      if (r.changes === 0) return false;
-      db.prepare('DELETE FROM tokens WHERE client_id = ?').run(id);
-      db.prepare('INSERT INTO changes (kind, ref) VALUES (?, ?)').run('client_revoked', id);
-      return true;
-    })();
+    return this.#durable(
+      db.transaction(() => {
+        const r = db.prepare('UPDATE clients SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(at, id);
+        if (r.changes === 0) return false;
+        db.prepare('DELETE FROM tokens WHERE client_id = ?').run(id);
+        db.prepare('INSERT INTO changes (kind, ref) VALUES (?, ?)').run('client_revoked', id);
+        return true;
+      })(),
+    );
   }
 
   async createKey(k: KeyRecord): Promise<void> {
     this.#d
       .prepare('INSERT INTO keys (id, name, scope, hash, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)')
       .run(k.id, k.name, k.scope, k.hash, k.createdAt, k.revokedAt);
+    await this.#durable();
   }
 
   async findKey(hash: string): Promise<KeyRecord | undefined> {
@@ -222,82 +271,110 @@ export class SqliteStore implements Store {
 
   async revokeKey(nameOrId: string, at: number): Promise<boolean> {
     const db = this.#d;
-    return db.transaction(() => {
-      const r = db.prepare('UPDATE keys SET revoked_at = ? WHERE (id = ? OR name = ?) AND revoked_at IS NULL').run(at, nameOrId, nameOrId);
-      if (r.changes === 0) return false;
-      db.prepare('INSERT INTO changes (kind, ref) VALUES (?, ?)').run('key_revoked', nameOrId);
-      return true;
-    })();
+    return this.#durable(
+      db.transaction(() => {
+        const r = db
+          .prepare('UPDATE keys SET revoked_at = ? WHERE (id = ? OR name = ?) AND revoked_at IS NULL')
+          .run(at, nameOrId, nameOrId);
+        if (r.changes === 0) return false;
+        db.prepare('INSERT INTO changes (kind, ref) VALUES (?, ?)').run('key_revoked', nameOrId);
+        return true;
+      })(),
+    );
   }
 
   async createToken(t: TokenRecord): Promise<void> {
     this.#d
       .prepare('INSERT INTO tokens (hash, client_id, created_at, last_used_at) VALUES (?, ?, ?, ?)')
       .run(t.hash, t.clientId, t.createdAt, t.lastUsedAt);
+    await this.#durable();
   }
 
   async getToken(hash: string): Promise<TokenRecord | undefined> {
     const r = this.#s.getToken.get(hash) as { hash: string; client_id: string; created_at: number; last_used_at: number } | undefined;
-    return r && { hash: r.hash, clientId: r.client_id, createdAt: r.created_at, lastUsedAt: r.last_used_at };
+    return (
+      r && {
+        hash: r.hash,
+        clientId: r.client_id,
+        createdAt: r.created_at,
+        lastUsedAt: Math.max(r.last_used_at, this.#touches.get(hash) ?? 0),
+      }
+    );
   }
 
-  touchToken(hash: string, at: number): Promise<void> {
-    return this.#write(() => void this.#s.touchToken.run(at, hash));
+  async touchToken(hash: string, at: number): Promise<void> {
+    if (!this.#db) throw new Error('store is not open');
+    if (at > (this.#touches.get(hash) ?? -Infinity)) this.#touches.set(hash, at);
+    this.#touchTimer ??= setTimeout(() => {
+      this.#touchTimer = undefined;
+      try {
+        this.#writeTouches();
+      } catch {
+        // Kept for the next commit: a last-use time is advisory (idle-token expiry), never data.
+      }
+    }, TOUCH_FLUSH_MS).unref();
+  }
+
+  /** Writes the pending last-use times (inside the caller's transaction, or in one of its own). */
+  #writeTouches(): void {
+    if (this.#touches.size === 0 || !this.#db) return;
+    const touches = [...this.#touches];
+    this.#d.transaction(() => {
+      for (const [hash, at] of touches) this.#s.touchToken.run(at, hash);
+    })();
+    for (const [hash, at] of touches) if (this.#touches.get(hash) === at) this.#touches.delete(hash);
   }
 
   async deleteToken(hash: string): Promise<void> {
     this.#d.prepare('DELETE FROM tokens WHERE hash = ?').run(hash);
+    await this.#durable();
   }
 
   async deleteIdleTokens(before: number): Promise<number> {
-    return this.#d
-      .prepare('DELETE FROM tokens WHERE last_used_at < ? AND NOT EXISTS (SELECT 1 FROM connections c WHERE c.token_hash = tokens.hash)')
-      .run(before).changes;
+    const db = this.#d;
+    this.#writeTouches();
+    const live = new Set<string>();
+    for (const c of this.#live.values()) live.add(c.tokenHash);
+    const idle = db.prepare('SELECT hash FROM tokens WHERE last_used_at < ?').pluck().all(before) as string[];
+    const del = db.prepare('DELETE FROM tokens WHERE hash = ? AND last_used_at < ?');
+    return db.transaction(() => idle.reduce((n, hash) => (live.has(hash) ? n : n + del.run(hash, before).changes), 0))();
   }
 
   async createTicket(hash: string, tokenHash: string, expiresAt: number): Promise<void> {
     this.#d.prepare('INSERT INTO tickets (hash, token_hash, expires_at) VALUES (?, ?, ?)').run(hash, tokenHash, expiresAt);
+    await this.#durable();
   }
 
   async consumeTicket(hash: string, now: number): Promise<string | undefined> {
     const row = this.#d.prepare('DELETE FROM tickets WHERE hash = ? RETURNING token_hash, expires_at').get(hash) as
       { token_hash: string; expires_at: number } | undefined;
+    if (row) await this.#durable();
     return row && row.expires_at > now ? row.token_hash : undefined;
   }
 
-  addConnection(c: ConnectionRecord): Promise<void> {
-    return this.#write(() => void this.#s.addConnection.run(c.id, c.clientId, c.tokenHash, c.nodeId, c.connectedAt, c.remoteAddress));
+  async addConnection(c: ConnectionRecord): Promise<void> {
+    if (!this.#db) throw new Error('store is not open');
+    this.#live.set(c.id, { ...c });
   }
 
-  removeConnection(id: string): Promise<void> {
-    return this.#write(() => void this.#s.removeConnection.run(id));
+  async removeConnection(id: string): Promise<void> {
+    this.#live.delete(id);
   }
 
   async hasConnection(id: string): Promise<boolean> {
-    return this.#d.prepare('SELECT 1 FROM connections WHERE id = ?').get(id) !== undefined;
+    return this.#live.has(id);
+  }
+
+  async listConnections(): Promise<ConnectionRecord[]> {
+    return [...this.#live.values()].map((c) => ({ ...c }));
   }
 
   async connectionsOfToken(tokenHash: string): Promise<ConnectionRecord[]> {
-    const rows = this.#d.prepare('SELECT * FROM connections WHERE token_hash = ?').all(tokenHash) as {
-      id: string;
-      client_id: string;
-      token_hash: string;
-      node_id: string;
-      connected_at: number;
-      remote_address: string;
-    }[];
-    return rows.map((r) => ({
-      id: r.id,
-      clientId: r.client_id,
-      tokenHash: r.token_hash,
-      nodeId: r.node_id,
-      connectedAt: r.connected_at,
-      remoteAddress: r.remote_address,
-    }));
+    return [...this.#live.values()].filter((c) => c.tokenHash === tokenHash).map((c) => ({ ...c }));
   }
 
   async clearConnections(nodeId: string): Promise<void> {
-    this.#d.prepare('DELETE FROM connections WHERE node_id = ?').run(nodeId);
+    for (const [id, c] of this.#live) if (c.nodeId === nodeId) this.#live.delete(id);
   }
 
   append(req: AppendRequest): Promise<AppendResult> {
@@ -305,9 +382,8 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * Queues a write for the next group commit: every write queued in the same event-loop turn —
-   * appends and connection bookkeeping alike — is committed in one transaction (one fsync), then
-   * settled in call order.
+   * Queues a write for the next group commit: every write queued in the same event-loop turn is
+   * committed in one transaction, then settled in call order once on disk.
    */
   #write<T>(run: () => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
@@ -325,14 +401,48 @@ export class SqliteStore implements Store {
     const batch = this.#queue;
     this.#queue = [];
     if (batch.length === 0 || !this.#db) return;
+    const topics = (this.#batchTopics = new Map<string, BatchTopic>());
     let results: unknown[];
     try {
-      results = this.#d.transaction(() => batch.map((p) => p.run()))();
+      results = this.#d.transaction(() => {
+        const out = batch.map((p) => p.run());
+        this.#writeTopics(topics);
+        this.#writeTouches();
+        return out;
+      })();
     } catch (err) {
+      for (const t of topics.keys()) this.#topics.delete(t);
       for (const p of batch) p.reject(err);
       return;
+    } finally {
+      this.#batchTopics = undefined;
     }
-    for (let i = 0; i < batch.length; i++) batch[i]!.resolve(results[i] as never);
+    for (const [t, b] of topics) {
+      this.#topics.set(t, { offset: b.offset, epoch: b.epoch });
+      if (this.#sync && !this.#syncedTo.has(t)) this.#syncedTo.set(t, b.before);
+    }
+    const settle = () => {
+      for (let i = 0; i < batch.length; i++) batch[i]!.resolve(results[i] as never);
+    };
+    if (!this.#sync) return settle();
+    this.#sync.afterCommit((err) => {
+      for (const [t, b] of topics) {
+        if (this.#topics.get(t)?.offset === b.offset) this.#syncedTo.delete(t);
+        else if ((this.#syncedTo.get(t) ?? 0) < b.offset) this.#syncedTo.set(t, b.offset);
+      }
+      if (!err) return settle();
+      for (const p of batch) p.reject(err);
+    });
+  }
+
+  /** A topic's committed last offset and epoch (or, inside a group commit, its latest in the batch). */
+  #topic(topic: string): TopicRow {
+    const t = this.#batchTopics?.get(topic) ?? this.#topics.get(topic);
+    if (t) return t;
+    const row = this.#s.topic.get(topic) as { last_offset: number; epoch: string } | undefined;
+    const loaded = { offset: row?.last_offset ?? 0, epoch: row?.epoch ?? this.#epoch };
+    this.#topics.set(topic, loaded);
+    return loaded;
   }
 
   #appendOne(req: AppendRequest): AppendResult {
@@ -340,41 +450,41 @@ export class SqliteStore implements Store {
     const { size, dedupeS } = this.#opts.history;
     if (req.key !== undefined && dedupeS > 0) {
       const seen = s.findDedupe.get(req.topic, req.key, req.ts - dedupeS * 1000) as { offset: number; ts: number } | undefined;
-      if (seen) return { offset: seen.offset, epoch: this.#topicEpoch(req.topic), ts: seen.ts, duplicate: true };
+      if (seen) return { offset: seen.offset, epoch: this.#topic(req.topic).epoch, ts: seen.ts, duplicate: true };
     }
-    const t = s.topic.get(req.topic) as { last_offset: number; epoch: string } | undefined;
-    const offset = (t?.last_offset ?? 0) + 1;
-    const epoch = t?.epoch ?? this.#epoch;
-    s.putTopic.run(req.topic, offset, epoch);
-    if (size > 0) {
-      s.insertMessage.run(req.topic, offset, req.ts, req.kind, req.payload);
-      if (offset > size) s.trimTopic.run(req.topic, offset - size);
-    }
+    const t = this.#topic(req.topic);
+    const offset = t.offset + 1;
+    const b = this.#batchTopics!.get(req.topic);
+    if (b) b.offset = offset;
+    else this.#batchTopics!.set(req.topic, { offset, epoch: t.epoch, before: t.offset });
+    if (size > 0) s.insertMessage.run(req.topic, offset, req.ts, req.kind, req.payload);
     if (req.key !== undefined && dedupeS > 0) s.putDedupe.run(req.topic, req.key, offset, req.ts);
-    return { offset, epoch, ts: req.ts, duplicate: false };
+    return { offset, epoch: t.epoch, ts: req.ts, duplicate: false };
   }
 
-  #topicEpoch(topic: string): string {
-    const t = this.#s.topic.get(topic) as { epoch: string } | undefined;
-    return t?.epoch ?? this.#epoch;
+  /** Once per topic per commit: the new last offset (guarded against a second writer) and the size trim. */
+  #writeTopics(topics: Map<string, BatchTopic>): void {
+    const s = this.#s;
+    const { size } = this.#opts.history;
+    for (const [topic, b] of topics) {
+      if (s.putTopic.run(topic, b.offset, b.epoch, b.before).changes !== 1)
+        throw new Error(`topic ${topic}: its history was appended to by another process; refusing to reuse offsets`);
+      if (size > 0 && b.offset > size) s.trimTopic.run(topic, b.offset - size);
+    }
   }
 
   async readHistory(topic: string, after: number, limit: number): Promise<StoredMessage[]> {
-    const rows = this.#s.readHistory.all(topic, after, this.#oldestKept(), limit) as {
-      topic: string;
-      offset: number;
-      ts: number;
-      kind: string;
-      payload: Buffer;
-    }[];
-    return rows as StoredMessage[];
+    const rows = this.#s.readHistory.all(topic, after, this.#oldestKept(), limit) as StoredMessage[];
+    const synced = this.#syncedTo.get(topic);
+    return synced === undefined ? rows : rows.filter((m) => m.offset <= synced);
   }
 
   async topicState(topic: string): Promise<TopicState> {
     const t = this.#s.topic.get(topic) as { last_offset: number; epoch: string } | undefined;
     if (!t) return { offset: 0, epoch: this.#epoch, firstRetained: 1 };
+    const last = this.#syncedTo.get(topic) ?? t.last_offset;
     const first = (this.#s.firstRetained.get(topic, this.#oldestKept()) as { o: number | null }).o;
-    return { offset: t.last_offset, epoch: t.epoch, firstRetained: first ?? t.last_offset + 1 };
+    return { offset: last, epoch: t.epoch, firstRetained: first === null || first > last ? last + 1 : first };
   }
 
   /** Messages older than this (ms) are past the TTL: never replayed, even before trim() deletes them. */

@@ -137,7 +137,13 @@ export interface Store {
   revokeKey(nameOrId: string, at: number): Promise<boolean>;
 
   createToken(token: TokenRecord): Promise<void>;
+  /** The token, with the latest `touchToken` time even when that is not written yet. */
   getToken(hash: string): Promise<TokenRecord | undefined>;
+  /**
+   * Records a use of the token (a connection started or ended). Advisory — it only drives idle-token
+   * expiry — so an implementation may defer the write by a few seconds and batch it with others;
+   * it must be written before `deleteIdleTokens` decides and on `close()`.
+   */
   touchToken(hash: string, at: number): Promise<void>;
   deleteToken(hash: string): Promise<void>;
   /** Deletes tokens unused since `before` that have no live connection; returns how many. */
@@ -147,9 +153,16 @@ export interface Store {
   /** Deletes the ticket and returns its token hash if it existed and had not expired (single use). */
   consumeTicket(hash: string, now: number): Promise<string | undefined>;
 
+  /**
+   * Live connections. They need no durability (a restarted node clears its own with
+   * `clearConnections`): the SQLite store keeps them in memory, a cluster store where every node
+   * sees them.
+   */
   addConnection(conn: ConnectionRecord): Promise<void>;
   removeConnection(id: string): Promise<void>;
   hasConnection(id: string): Promise<boolean>;
+  /** Every live connection recorded (any node), oldest first. */
+  listConnections(): Promise<ConnectionRecord[]>;
   /** Live connections recorded for a token (any node). */
   connectionsOfToken(tokenHash: string): Promise<ConnectionRecord[]>;
   /** Forget every connection of a node (after its restart). */

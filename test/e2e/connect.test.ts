@@ -2,17 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import type { ConfigInput } from '../../src/config/schema.ts';
 import { cli, eventually, ManualClock, startServer, tempDir, type ClientCreds, type Harness } from '../helpers/server.ts';
-import {
-  dbConnections,
-  dbToken,
-  fetchMetrics,
-  metricValue,
-  rawUpgrade,
-  sha256Hex,
-  spawnServer,
-  tryConnect,
-  type Attempt,
-} from '../helpers/upgrade.ts';
+import { dbToken, fetchMetrics, metricValue, rawUpgrade, sha256Hex, spawnServer, tryConnect, type Attempt } from '../helpers/upgrade.ts';
 import { TestClient, type Frame } from '../helpers/ws-client.ts';
 
 const DAY = 86_400_000;
@@ -165,7 +155,7 @@ describe('GET /ws: authenticate, connect, stay connected', () => {
       const a = await connected(`?ticket=${ticket}`);
       expect(a.welcome).toEqual(welcomeOf(creds));
       await a.client.close();
-      await eventually(() => dbConnections(h!.dataDir).length === 0, 3000, 'connection removed');
+      await eventually(async () => (await h!.connections()).length === 0, 3000, 'connection removed');
 
       const again = await attempt(`?ticket=${ticket}`);
       expectUnauthorized(again);
@@ -182,7 +172,7 @@ describe('GET /ws: authenticate, connect, stay connected', () => {
       const dup = await attempt(`?ticket=${ticket}`);
       expect(dup.status).toBe(409);
       await first.client.close();
-      await eventually(() => dbConnections(h!.dataDir).length === 0, 3000, 'connection removed');
+      await eventually(async () => (await h!.connections()).length === 0, 3000, 'connection removed');
       expectUnauthorized(await attempt(`?ticket=${ticket}`));
     });
 
@@ -214,7 +204,7 @@ describe('GET /ws: authenticate, connect, stay connected', () => {
       const usedTicket = await ticketFor(good);
       const c = await connected(`?ticket=${usedTicket}`);
       await c.client.close();
-      await eventually(() => dbConnections(h.dataDir).length === 0, 3000, 'connection removed');
+      await eventually(async () => (await h.connections()).length === 0, 3000, 'connection removed');
 
       expect((await cli(['clients', 'revoke', revokedClient.client_id, '--data-dir', h.dataDir])).code).toBe(0);
       clock.advance(30 * DAY + 1000); // `expiring` was never used since issue: expired now
@@ -243,7 +233,7 @@ describe('GET /ws: authenticate, connect, stay connected', () => {
       // Nothing was upgraded: no connection exists, none was recorded.
       const m = await metrics();
       expect(metricValue(m, 'hubcast_connections')).toBe(0);
-      expect(dbConnections(h.dataDir)).toEqual([]);
+      expect(await h.connections()).toEqual([]);
       // Revoking deletes the client's tokens, so a revoked token may be counted as `unknown`.
       for (const reason of ['missing', 'malformed', 'unknown', 'expired', 'client_mismatch'])
         expect(metricValue(m, 'hubcast_auth_failures_total', { reason }), reason).toBeGreaterThanOrEqual(1);
@@ -284,7 +274,7 @@ describe('GET /ws: authenticate, connect, stay connected', () => {
       const a = await attempt('', { headers: { authorization: `Bearer ${token}` } }, '/nope');
       expect(a.status).toBe(404);
       expect('json' in a && a.json).toEqual({ error: { code: 'not_found', message: expect.any(String) } });
-      expect(dbConnections(h.dataDir)).toEqual([]);
+      expect(await h.connections()).toEqual([]);
     });
   });
 
@@ -357,20 +347,21 @@ describe('GET /ws: authenticate, connect, stay connected', () => {
 
       clock.advance(29 * DAY);
       const a = await connected('', { headers: { authorization: `Bearer ${token}` } });
-      await eventually(() => dbConnections(h.dataDir).length === 1, 3000, 'connection recorded');
-      expect(dbToken(h.dataDir, token)?.last_used_at).toBe(issuedAt + 29 * DAY);
+      await eventually(async () => (await h.connections()).length === 1, 3000, 'connection recorded');
+      // Written to the file within a few seconds (last-use times ride along with the next commit).
+      await eventually(() => dbToken(h.dataDir, token)?.last_used_at === issuedAt + 29 * DAY, 4000, 'last use recorded at connect');
 
       clock.advance(10 * DAY); // connected for 10 days
       const endedAt = clock.now();
       await a.client.close();
-      await eventually(() => dbConnections(h.dataDir).length === 0, 3000, 'connection removed');
-      await eventually(() => dbToken(h.dataDir, token)?.last_used_at === endedAt, 3000, 'last use recorded at disconnect');
+      await eventually(async () => (await h.connections()).length === 0, 3000, 'connection removed');
+      await eventually(() => dbToken(h.dataDir, token)?.last_used_at === endedAt, 4000, 'last use recorded at disconnect');
 
       clock.advance(29 * DAY); // 68 d since issue, 39 d since connect, 29 d since the connection ended
       const b = await connected('', { headers: { authorization: `Bearer ${token}` } });
       expect(b.welcome).toEqual(welcomeOf(creds));
       await b.client.close();
-      await eventually(() => dbConnections(h.dataDir).length === 0, 3000, 'connection removed');
+      await eventually(async () => (await h.connections()).length === 0, 3000, 'connection removed');
 
       clock.advance(30 * DAY + 1000); // unused for 30 d + 1 s since the last connection ended
       expectUnauthorized(await attempt('', { headers: { authorization: `Bearer ${token}` } }));
@@ -388,7 +379,7 @@ describe('GET /ws: authenticate, connect, stay connected', () => {
       a.client.send({ type: 'ping' });
       expect(await a.client.next()).toEqual({ type: 'pong' });
       await a.client.close();
-      await eventually(() => dbConnections(h.dataDir).length === 0, 3000, 'connection removed');
+      await eventually(async () => (await h.connections()).length === 0, 3000, 'connection removed');
       clock.advance(DAY);
       expect((await connected('', { headers: { authorization: `Bearer ${token}` } })).welcome).toEqual(welcomeOf(creds));
     });
@@ -410,8 +401,8 @@ describe('GET /ws: authenticate, connect, stay connected', () => {
       const { h, creds } = await setup();
       const token = await register(creds);
       const a = await connected('', { headers: { authorization: `Bearer ${token}` } });
-      const rows = await eventually(() => {
-        const r = dbConnections(h.dataDir);
+      const rows = await eventually(async () => {
+        const r = await h.connections();
         return r.length === 1 ? r : undefined;
       });
       expect(rows).toHaveLength(1);
@@ -424,7 +415,7 @@ describe('GET /ws: authenticate, connect, stay connected', () => {
       expect(metricValue(await metrics(), 'hubcast_connections')).toBe(1);
       const closed = await a.client.close(1000);
       expect(closed.code).toBe(1000);
-      await eventually(() => dbConnections(h.dataDir).length === 0, 3000, 'connection removed after close');
+      await eventually(async () => (await h.connections()).length === 0, 3000, 'connection removed after close');
       await eventually(async () => metricValue(await metrics(), 'hubcast_connections') === 0, 3000, 'gauge back to 0');
     });
 
@@ -434,12 +425,12 @@ describe('GET /ws: authenticate, connect, stay connected', () => {
       const t2 = await register(creds);
       const a = await connected('', { headers: { authorization: `Bearer ${t1}` } });
       const b = await connected('', { headers: { authorization: `Bearer ${t2}` } });
-      await eventually(() => dbConnections(h.dataDir).length === 2, 3000, 'two connections recorded');
+      await eventually(async () => (await h.connections()).length === 2, 3000, 'two connections recorded');
       expect(metricValue(await metrics(), 'hubcast_connections')).toBe(2);
       a.client.ws.terminate();
       await eventually(
-        () => {
-          const r = dbConnections(h.dataDir);
+        async () => {
+          const r = await h.connections();
           return r.length === 1 && r[0]!.id === b.welcome.connection_id;
         },
         3000,
@@ -449,7 +440,7 @@ describe('GET /ws: authenticate, connect, stay connected', () => {
       // The terminated one's token can connect again.
       const again = await connected('', { headers: { authorization: `Bearer ${t1}` } });
       expect(again.welcome.connection_id).not.toBe(a.welcome.connection_id);
-      await eventually(() => dbConnections(h.dataDir).length === 2, 3000, 'reconnection recorded');
+      await eventually(async () => (await h.connections()).length === 2, 3000, 'reconnection recorded');
     });
   });
 
@@ -458,11 +449,11 @@ describe('GET /ws: authenticate, connect, stay connected', () => {
       const { h, creds } = await setup();
       const token = await register(creds);
       const a = await connected('', { headers: { authorization: `Bearer ${token}` } });
-      await eventually(() => dbConnections(h.dataDir).length === 1, 3000, 'connection recorded');
+      await eventually(async () => (await h.connections()).length === 1, 3000, 'connection recorded');
       await h.restart();
-      const closed = await Promise.race([a.client.closed, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 3000))]);
+      const closed = await Promise.race([a.client.closed, new Promise<'timeout'>((r) => setTimeout(async () => r('timeout'), 3000))]);
       expect(closed).toMatchObject({ code: 1001 });
-      expect(dbConnections(h.dataDir)).toEqual([]);
+      expect(await h.connections()).toEqual([]);
       // The token survives the restart.
       expect((await connected('', { headers: { authorization: `Bearer ${token}` } })).welcome).toEqual(welcomeOf(creds));
     });
@@ -490,8 +481,9 @@ describe('GET /ws: authenticate, connect, stay connected', () => {
         own.push(a.client);
         expect(a.status).toBe(101);
         const welcome = await a.client.next('welcome');
-        await eventually(() => dbConnections(dataDir).length === 1, 3000, 'connection recorded');
-        expect(dbConnections(dataDir)[0]!.id).toBe(welcome.connection_id);
+        expect(welcome.connection_id).toBeTruthy();
+        const gauge = async () => metricValue(await (await fetch(`http://127.0.0.1:${proc.port}/metrics`)).text(), 'hubcast_connections');
+        await eventually(async () => (await gauge()) === 1, 3000, 'connection live in the crashing process');
       } finally {
         await proc.kill(); // crash: no close handler runs
       }
@@ -502,8 +494,8 @@ describe('GET /ws: authenticate, connect, stay connected', () => {
       h = await startServer({}, { dataDir });
       const again = await connected('', { headers: { authorization: `Bearer ${token}` } });
       expect(again.welcome).toEqual(welcomeOf(creds));
-      await eventually(() => dbConnections(dataDir).length >= 1, 3000, 'new connection recorded');
-      expect(dbConnections(dataDir).map((r) => r.id)).toEqual([again.welcome.connection_id]);
+      await eventually(async () => (await h!.connections()).length >= 1, 3000, 'new connection recorded');
+      expect((await h!.connections()).map((r) => r.id)).toEqual([again.welcome.connection_id]);
     });
   });
 
@@ -515,7 +507,7 @@ describe('GET /ws: authenticate, connect, stay connected', () => {
       const dead = await connected('', { headers: { authorization: `Bearer ${deadToken}` }, autoPong: false });
       const live = await connected('', { headers: { authorization: `Bearer ${liveToken}` } });
       expect(dead.welcome).toEqual(welcomeOf(creds, 1));
-      await eventually(() => dbConnections(h.dataDir).length === 2, 3000, 'both recorded');
+      await eventually(async () => (await h.connections()).length === 2, 3000, 'both recorded');
 
       const closed = await Promise.race([dead.client.closed, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 4500))]);
       expect(closed).not.toBe('timeout');
@@ -524,8 +516,8 @@ describe('GET /ws: authenticate, connect, stay connected', () => {
       live.client.send({ type: 'ping' });
       expect(await live.client.next('pong')).toEqual({ type: 'pong' });
       await eventually(
-        () => {
-          const r = dbConnections(h.dataDir);
+        async () => {
+          const r = await h.connections();
           return r.length === 1 && r[0]!.id === live.welcome.connection_id;
         },
         3000,
@@ -546,7 +538,7 @@ describe('GET /ws: authenticate, connect, stay connected', () => {
       const a = await connected('', { headers: { authorization: `Bearer ${token}` } });
       const a2 = await connected('', { protocols: ['hubcast.v1', `hubcast.bearer.${token2}`] });
       const b = await connected('', { headers: { authorization: `Bearer ${otherToken}` } });
-      await eventually(() => dbConnections(h.dataDir).length === 3, 3000, 'all recorded');
+      await eventually(async () => (await h.connections()).length === 3, 3000, 'all recorded');
 
       const r = await cli(['clients', 'revoke', creds.client_id, '--data-dir', h.dataDir]);
       expect(r.code).toBe(0);
@@ -558,8 +550,8 @@ describe('GET /ws: authenticate, connect, stay connected', () => {
       }
 
       await eventually(
-        () => {
-          const rows = dbConnections(h.dataDir);
+        async () => {
+          const rows = await h.connections();
           return rows.length === 1 && rows[0]!.client_id === bystander.client_id;
         },
         3000,

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import type { ConfigInput } from '../../src/config/schema.ts';
 import { eventually, startServer, type ClientCreds, type Harness } from '../helpers/server.ts';
-import { dbConnections, fetchMetrics, metricValue, tryConnect, type Attempt } from '../helpers/upgrade.ts';
+import { fetchMetrics, metricValue, tryConnect, type Attempt } from '../helpers/upgrade.ts';
 import type { Closed, TestClient } from '../helpers/ws-client.ts';
 
 const DUPLICATE = { error: { code: 'duplicate_connection', message: expect.any(String) } };
@@ -91,7 +91,7 @@ describe('one live connection per token', () => {
       expect((await h.ingest('orders.eu', { n: 1 })).status).toBe(202);
       expect(await first.client.next('message')).toMatchObject({ topic: 'orders.eu', offset: 1, data: { n: 1 } });
 
-      const rows = dbConnections(h.dataDir);
+      const rows = await h.connections();
       expect(rows.map((r) => r.id)).toEqual([first.welcome.connection_id]);
       expect(await duplicateRejections()).toBe(4);
       expect(metricValue(await fetchMetrics(h.base), 'hubcast_connections')).toBe(1);
@@ -117,8 +117,8 @@ describe('one live connection per token', () => {
       for (const r of results.filter((x) => x.status === 409)) expectDuplicate(r);
       const winner = results.find((r) => r.status === 101)!;
       const welcome = await winner.client.next('welcome');
-      await eventually(() => dbConnections(h.dataDir).length === 1, 3000, 'one connection recorded');
-      expect(dbConnections(h.dataDir).map((r) => r.id)).toEqual([welcome.connection_id]);
+      await eventually(async () => (await h.connections()).length === 1, 3000, 'one connection recorded');
+      expect((await h.connections()).map((r) => r.id)).toEqual([welcome.connection_id]);
       expect(await duplicateRejections()).toBe(5);
     });
 
@@ -127,7 +127,7 @@ describe('one live connection per token', () => {
       const first = await connected(token);
       expectDuplicate(await attempt(token));
       await first.client.close(1000);
-      await eventually(() => dbConnections(h.dataDir).length === 0, 3000, 'first connection removed');
+      await eventually(async () => (await h.connections()).length === 0, 3000, 'first connection removed');
       const again = await connected(token);
       expect(again.welcome.connection_id).not.toBe(first.welcome.connection_id);
     });
@@ -135,21 +135,18 @@ describe('one live connection per token', () => {
     it('half-open probe: a first connection that does not answer pings is terminated within probeMs; the next try gets in', async () => {
       const { h, token } = await setup({ duplicates: { probeMs: 300 } });
       const first = await connected(token, { autoPong: false });
-      await eventually(() => dbConnections(h.dataDir).length === 1, 3000, 'first connection recorded');
+      await eventually(async () => (await h.connections()).length === 1, 3000, 'first connection recorded');
 
       expectDuplicate(await attempt(token));
       const closed = await closedWithin(first.client, 3000);
       expect(closed).not.toBe('timeout');
       expect(closed).toMatchObject({ code: 1006 }); // terminated: no close frame
-      await eventually(() => dbConnections(h.dataDir).length === 0, 3000, 'dead connection removed from the store');
+      await eventually(async () => (await h.connections()).length === 0, 3000, 'dead connection removed from the store');
 
       const next = await connected(token);
       expect(next.welcome.connection_id).not.toBe(first.welcome.connection_id);
       await eventually(
-        () =>
-          dbConnections(h.dataDir)
-            .map((r) => r.id)
-            .join() === String(next.welcome.connection_id),
+        async () => (await h.connections()).map((r) => r.id).join() === String(next.welcome.connection_id),
         3000,
         'new connection recorded',
       );
@@ -168,7 +165,7 @@ describe('one live connection per token', () => {
       expectDuplicate(await attempt(token));
       expect(await closedWithin(first.client, 900)).toBe('timeout');
       await stillServes(first.client, 'still-healthy');
-      expect(dbConnections(h.dataDir).map((r) => r.id)).toEqual([first.welcome.connection_id]);
+      expect((await h.connections()).map((r) => r.id)).toEqual([first.welcome.connection_id]);
       expect(await duplicateRejections()).toBe(2);
     });
   });
@@ -178,7 +175,7 @@ describe('one live connection per token', () => {
       const { h, token } = await setup({ duplicates: { policy: 'replace' } });
       const old = await connected(token);
       await old.client.subscribe('orders.eu');
-      await eventually(() => dbConnections(h.dataDir).length === 1, 3000, 'old connection recorded');
+      await eventually(async () => (await h.connections()).length === 1, 3000, 'old connection recorded');
 
       const fresh = await connected(token);
       expect(fresh.welcome.connection_id).not.toBe(old.welcome.connection_id);
@@ -187,10 +184,7 @@ describe('one live connection per token', () => {
       expect((closed as Closed).code).toBe(4502);
 
       await eventually(
-        () =>
-          dbConnections(h.dataDir)
-            .map((r) => r.id)
-            .join() === String(fresh.welcome.connection_id),
+        async () => (await h.connections()).map((r) => r.id).join() === String(fresh.welcome.connection_id),
         3000,
         'only the new connection recorded',
       );
@@ -205,10 +199,7 @@ describe('one live connection per token', () => {
       expect((closed2 as Closed).code).toBe(4502);
       await stillServes(third.client, 'third');
       await eventually(
-        () =>
-          dbConnections(h.dataDir)
-            .map((r) => r.id)
-            .join() === String(third.welcome.connection_id),
+        async () => (await h.connections()).map((r) => r.id).join() === String(third.welcome.connection_id),
         3000,
         'only the third connection recorded',
       );

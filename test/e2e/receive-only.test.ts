@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { barrier, buffered, ClientPool, metricsText, metricValue, storedConnections } from '../helpers/e2e.ts';
+import { barrier, buffered, ClientPool, metricsText, metricValue } from '../helpers/e2e.ts';
 import { eventually, startServer, type Harness } from '../helpers/server.ts';
 import type { TestClient } from '../helpers/ws-client.ts';
 
@@ -19,7 +19,7 @@ async function closedWith(c: TestClient, timeoutMs = 3000): Promise<number> {
   }
 }
 
-const storedIds = (h: Harness) => storedConnections(h.dataDir).map((r) => r.id);
+const storedIds = async (h: Harness) => (await h.connections()).map((r) => r.id);
 
 interface Case {
   name: string;
@@ -69,7 +69,7 @@ describe('receive-only consumers', () => {
       const connectionId = welcome.connection_id as string;
       expect(welcome).toEqual({ type: 'welcome', connection_id: expect.any(String), client_id: creds.client_id, heartbeat_s: 25 });
       await c.subscribe('orders.eu');
-      await eventually(() => storedIds(h).includes(connectionId), 3000, 'connection recorded in the store');
+      await eventually(async () => (await storedIds(h)).includes(connectionId), 3000, 'connection recorded in the store');
 
       c.send(frame);
       // Anything sent after the forbidden frame is not answered.
@@ -79,7 +79,7 @@ describe('receive-only consumers', () => {
 
       const line = h.logs.find((l) => l.client_id === creds.client_id && l.connection_id === connectionId && Number(l.level) >= 40);
       expect(line, JSON.stringify(h.logs.slice(-5))).toBeDefined();
-      await eventually(() => !storedIds(h).includes(connectionId), 3000, 'connection removed from the store');
+      await eventually(async () => !(await storedIds(h)).includes(connectionId), 3000, 'connection removed from the store');
       expect(h.logText()).not.toContain(token);
 
       const metrics = await metricsText(h);
@@ -92,7 +92,7 @@ describe('receive-only consumers', () => {
       expect(await again.c.subscribe('orders.eu')).toMatchObject({ type: 'subscribed', offset: 0 });
       expect((await h.ingest('orders.eu', 'after')).status).toBe(202);
       expect(await again.c.next('message')).toMatchObject({ topic: 'orders.eu', offset: 1, data: 'after' });
-      await eventually(() => storedIds(h).includes(again.welcome.connection_id as string), 3000, 'new connection recorded');
+      await eventually(async () => (await storedIds(h)).includes(again.welcome.connection_id as string), 3000, 'new connection recorded');
     },
   );
 
@@ -125,11 +125,15 @@ describe('receive-only consumers', () => {
     expect(Buffer.byteLength(exact)).toBe(4096);
     c.send(exact);
     expect(await c.next('pong')).toMatchObject({ type: 'pong' });
-    await eventually(() => storedIds(h).includes(welcome.connection_id as string), 3000, 'connection recorded');
+    await eventually(async () => (await storedIds(h)).includes(welcome.connection_id as string), 3000, 'connection recorded');
 
     c.send(JSON.stringify({ type: 'ping', id: 'x'.repeat(4097 - base.length) }));
     expect(await closedWith(c)).toBe(1009);
-    await eventually(() => !storedIds(h).includes(welcome.connection_id as string), 3000, 'connection removed from the store');
+    await eventually(
+      async () => !(await storedIds(h)).includes(welcome.connection_id as string),
+      3000,
+      'connection removed from the store',
+    );
     const again = await pool.reopen(h, token);
     expect(again.welcome).toMatchObject({ type: 'welcome' });
   });

@@ -1,6 +1,4 @@
 import { Socket } from 'node:net';
-import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import type { Harness } from './server.ts';
 import { TestClient, type Frame } from './ws-client.ts';
 
@@ -153,16 +151,6 @@ export function metricValue(text: string, name: string, labels: Record<string, s
 export async function metricsText(h: Harness): Promise<string> {
   const res = await fetch(`${h.base}/metrics`);
   return res.text();
-}
-
-/** Rows of the store's `connections` table, read through a separate read-only SQLite handle. */
-export function storedConnections(dataDir: string): { id: string; client_id: string }[] {
-  const db = new Database(join(dataDir, 'hubcast.db'), { readonly: true, fileMustExist: true });
-  try {
-    return db.prepare('SELECT id, client_id FROM connections').all() as { id: string; client_id: string }[];
-  } finally {
-    db.close();
-  }
 }
 
 /** Creates a client (subscribe ACL `>` unless given), registers it, connects and subscribes to `topics`. */

@@ -43,6 +43,16 @@ export interface ClientCreds {
   client_secret: string;
 }
 
+/** A live connection as `Harness.connections()` lists it. */
+export interface ConnectionRow {
+  id: string;
+  client_id: string;
+  token_hash: string;
+  node_id: string;
+  connected_at: number;
+  remote_address: string;
+}
+
 export interface Harness {
   server: HubcastServer;
   dataDir: string;
@@ -53,6 +63,8 @@ export interface Harness {
   logs: Record<string, unknown>[];
   /** Raw log text (to check that no secret is ever logged). */
   logText: () => string;
+  /** The live connections the server's store records (rows named as in the HTTP/JSON style). */
+  connections(): Promise<ConnectionRow[]>;
   createClient(opts?: { subscribe?: string[]; publish?: string[]; name?: string }): Promise<ClientCreds>;
   createKey(name?: string): Promise<string>;
   /** POST /consumers with the client's credentials; returns the token. */
@@ -90,13 +102,16 @@ export async function startServer(
   });
   const logger = pino({ level: 'debug' }, sink);
   const full: ConfigInput = { host: '127.0.0.1', port: 0, dataDir, ...config };
-  const make = () =>
-    createServer(full, {
+  let store: Store;
+  const make = () => {
+    store = createStore(parseConfig(full), opts.clock);
+    return createServer(full, {
       logger,
       changePollMs: 100,
       ...(opts.clock ? { clock: opts.clock } : {}),
-      ...(opts.wrapStore ? { store: opts.wrapStore(createStore(parseConfig(full), opts.clock)) } : {}),
+      store: opts.wrapStore ? opts.wrapStore(store) : store,
     });
+  };
   let server = make();
   let addr = await server.listen();
   const clients: TestClient[] = [];
@@ -120,6 +135,16 @@ export async function startServer(
     },
     logs,
     logText: () => text,
+    async connections() {
+      return (await store.listConnections()).map((c) => ({
+        id: c.id,
+        client_id: c.clientId,
+        token_hash: c.tokenHash,
+        node_id: c.nodeId,
+        connected_at: c.connectedAt,
+        remote_address: c.remoteAddress,
+      }));
+    },
     ingestKey,
     async createClient({ subscribe = ['>'], publish = [], name = 'test' } = {}) {
       const args = ['clients', 'create', '--name', name, '--json', '--data-dir', dataDir];

@@ -138,15 +138,6 @@ export function sha256Hex(value: string): string {
   return createHash('sha256').update(value).digest('hex');
 }
 
-export interface ConnectionRow {
-  id: string;
-  client_id: string;
-  token_hash: string;
-  node_id: string;
-  connected_at: number;
-  remote_address: string;
-}
-
 /** Runs `fn` on a read-only handle of `<dataDir>/hubcast.db` (the server's live store). */
 export function withDb<T>(dataDir: string, fn: (db: Database.Database) => T): T {
   const db = new Database(join(dataDir, 'hubcast.db'), { readonly: true, fileMustExist: true });
@@ -155,11 +146,6 @@ export function withDb<T>(dataDir: string, fn: (db: Database.Database) => T): T 
   } finally {
     db.close();
   }
-}
-
-/** Rows of the `connections` table, read straight from the SQLite file. */
-export function dbConnections(dataDir: string): ConnectionRow[] {
-  return withDb(dataDir, (db) => db.prepare('SELECT * FROM connections ORDER BY connected_at, id').all() as ConnectionRow[]);
 }
 
 /** The stored row of a token (looked up by the SHA-256 of the token), or undefined. */

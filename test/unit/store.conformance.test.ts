@@ -13,6 +13,11 @@ const implementations: { name: string; make: (dir: string, history: Partial<Hist
     make: (dir, history, clock) =>
       new SqliteStore({ dataDir: dir, synchronous: 'normal', history: { size: 1000, ttlS: 86400, dedupeS: 300, ...history }, clock }),
   },
+  {
+    name: 'sqlite, synchronous full (WAL fsync off the event loop)',
+    make: (dir, history, clock) =>
+      new SqliteStore({ dataDir: dir, synchronous: 'full', history: { size: 1000, ttlS: 86400, dedupeS: 300, ...history }, clock }),
+  },
 ];
 
 const client = (id: string) => ({ id, name: id, secretHash: 'scrypt$x', subscribe: ['a.>'], publish: [], createdAt: 1, revokedAt: null });

@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import { SqliteStore } from '../../src/store/sqlite-store.ts';
+import { ManualClock, tempDir } from '../helpers/server.ts';
+
+/** What the SQLite store promises beyond the Store conformance suite. */
+const make = (dir: string, synchronous: 'full' | 'normal' = 'full') =>
+  new SqliteStore({ dataDir: dir, synchronous, history: { size: 1000, ttlS: 86400, dedupeS: 300 }, clock: new ManualClock(0) });
+const msg = (n: number) => ({ topic: 't', kind: 'text' as const, payload: Buffer.from(String(n)), ts: n });
+const nextCheckPhase = () => new Promise<void>((r) => setImmediate(r));
+
+describe('SqliteStore', () => {
+  it('synchronous full: a commit is neither settled nor replayed before its WAL fsync', async () => {
+    const s = make(tempDir());
+    await s.open();
+    await s.append(msg(1));
+    let settled = false;
+    const pending = s.append(msg(2)).then((r) => ((settled = true), r));
+    // The group commit ran in this check phase; the fsync's callback cannot have run yet.
+    await nextCheckPhase();
+    expect(settled).toBe(false);
+    expect((await s.readHistory('t', 0, 10)).map((m) => m.offset)).toEqual([1]);
+    expect((await s.topicState('t')).offset).toBe(1);
+    expect((await pending).offset).toBe(2);
+    expect((await s.readHistory('t', 0, 10)).map((m) => m.offset)).toEqual([1, 2]);
+    expect((await s.topicState('t')).offset).toBe(2);
+    await s.close();
+  });
+
+  it('synchronous full: commits made while an fsync runs are settled, in order, by the next one', async () => {
+    const s = make(tempDir());
+    await s.open();
+    const order: number[] = [];
+    const all: Promise<unknown>[] = [];
+    for (let turn = 0; turn < 5; turn++) {
+      for (let i = 0; i < 20; i++) {
+        const n = turn * 20 + i + 1;
+        all.push(s.append(msg(n)).then((r) => order.push(r.offset)));
+      }
+      await nextCheckPhase();
+    }
+    await Promise.all(all);
+    expect(order).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+    await s.close();
+  });
+
+  it('a second process appending to the same topic is refused, never given a reused offset', async () => {
+    const dir = tempDir();
+    const a = make(dir);
+    const b = make(dir);
+    await a.open();
+    await b.open();
+    expect((await a.append(msg(1))).offset).toBe(1);
+    expect((await b.append(msg(2))).offset).toBe(2);
+    await expect(a.append(msg(3))).rejects.toThrow();
+    // The refusal dropped a's stale view: the next append reads the file again.
+    expect((await a.append(msg(3))).offset).toBe(3);
+    expect((await b.readHistory('t', 0, 10)).map((m) => m.payload.toString())).toEqual(['1', '2', '3']);
+    await a.close();
+    await b.close();
+  });
+
+  it('connections live in memory; token last-use times are written by the idle sweep and on close', async () => {
+    const dir = tempDir();
+    const s = make(dir, 'normal');
+    await s.open();
+    await s.createToken({ hash: 'h', clientId: 'c', createdAt: 0, lastUsedAt: 0 });
+    await s.touchToken('h', 500);
+    expect((await s.getToken('h'))?.lastUsedAt).toBe(500);
+    const other = make(dir, 'normal');
+    await other.open();
+    expect((await other.getToken('h'))?.lastUsedAt).toBe(0);
+    await s.addConnection({ id: 'x', clientId: 'c', tokenHash: 'h', nodeId: 'n', connectedAt: 1, remoteAddress: '::1' });
+    expect(await other.hasConnection('x')).toBe(false);
+    expect(await s.deleteIdleTokens(400)).toBe(0);
+    expect((await other.getToken('h'))?.lastUsedAt).toBe(500);
+    await s.touchToken('h', 900);
+    await s.close();
+    expect((await other.getToken('h'))?.lastUsedAt).toBe(900);
+    await other.close();
+  });
+});
