@@ -64,8 +64,8 @@ export function createHttpApp(
     void reply.header('Allow', allowed.join(', '));
     return sendError(reply, new HubcastError('method_not_allowed', `${req.method} is not allowed here; use ${allowed.join(' or ')}`));
   });
-  app.addHook('onRequest', async () => {
-    if (opts.isClosing()) throw new HubcastError('unavailable', 'the server is shutting down', { retryAfterS: 1 });
+  app.addHook('onRequest', (_req, _reply, done) => {
+    done(opts.isClosing() ? new HubcastError('unavailable', 'the server is shutting down', { retryAfterS: 1 }) : undefined);
   });
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
     if (err instanceof HubcastError) return sendError(reply, err);
@@ -78,10 +78,11 @@ export function createHttpApp(
     return sendError(reply, new HubcastError('internal_error', `internal error (ref ${correlationId})`));
   });
   app.addHook('onResponse', (req, reply, done) => {
-    log.debug(
-      { method: req.method, path: req.routeOptions.url ?? 'unknown', status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
-      'http',
-    );
+    if (log.isLevelEnabled('debug'))
+      log.debug(
+        { method: req.method, path: req.routeOptions.url ?? 'unknown', status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
+        'http',
+      );
     done();
   });
   return app;

@@ -61,8 +61,9 @@ export function entityRoutes(app: FastifyInstance, d: EntityRouteDeps): void {
         throw new HubcastError('invalid_key');
       }
     });
-    scope.addHook('onResponse', async (_req, reply) => {
+    scope.addHook('onResponse', (_req, reply, done) => {
       metrics.ingestRequests.inc({ status: String(reply.statusCode) });
+      done();
     });
 
     const accept = async (input: PublishInput) => {
