@@ -1,6 +1,8 @@
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SqliteStore } from '../../src/store/sqlite-store.ts';
-import { ManualClock, tempDir } from '../helpers/server.ts';
+import { eventually, ManualClock, tempDir } from '../helpers/server.ts';
 
 /** What the SQLite store promises beyond the Store conformance suite. */
 const make = (dir: string, synchronous: 'full' | 'normal' = 'full') =>
@@ -77,5 +79,18 @@ describe('SqliteStore', () => {
     await s.close();
     expect((await other.getToken('h'))?.lastUsedAt).toBe(900);
     await other.close();
+  });
+});
+
+describe('SqliteStore checkpoints', () => {
+  it('a worker thread copies the WAL into the database file (SQLite auto-checkpoint is off)', async () => {
+    const dir = tempDir();
+    const s = make(dir, 'normal');
+    await s.open();
+    const dbFile = join(dir, 'hubcast.db');
+    const before = statSync(dbFile).size;
+    for (let i = 1; i <= 250; i++) await s.append({ topic: `t${i % 50}`, kind: 'binary', payload: Buffer.alloc(2000, i), ts: i });
+    await eventually(() => statSync(dbFile).size > before + 250 * 1000, 5000, 'database file grown by a checkpoint');
+    await s.close();
   });
 });
