@@ -211,7 +211,7 @@ export class Gateway {
       log.info({ client_id: check.client.id, connection_id: existing.id, ip }, 'connection replaced by a newer one');
       this.#duplicateStrike(tokenHash, check.client.id, ip);
       this.#byToken.delete(tokenHash);
-      existing.ws.close(CloseCode.replaced, 'replaced by a newer connection');
+      existing.close(CloseCode.replaced, 'replaced by a newer connection');
     }
     const perClient = config.limits.connectionsPerClient;
     const ofClient = this.#byClient.get(check.client.id);
@@ -276,7 +276,7 @@ export class Gateway {
         .then(() => undefined)
         .catch((err: unknown) => {
           log.error({ err, connection_id: peer.id }, 'could not record the connection');
-          if (peer.open) ws.close(CloseCode.tryAgainLater, 'store unavailable');
+          if (peer.open) peer.close(CloseCode.tryAgainLater, 'store unavailable');
         });
       log.info({ connection_id: peer.id, client_id: peer.clientId, ip }, 'connected');
       peer.sendText(controlFrame('welcome', { connection_id: peer.id, client_id: peer.clientId, heartbeat_s: config.ws.heartbeatS }));
@@ -326,7 +326,7 @@ export class Gateway {
     log.warn({ client_id: peer.clientId, connection_id: peer.id, what }, 'consumer sent a message it may not send; closing 4501');
     this.#d.alerts.raise({ kind: 'consumer_sent_message', clientId: peer.clientId, ip: peer.remoteAddress, detail: what });
     peer.sendText(errorFrame('publish_not_allowed'));
-    peer.ws.close(CloseCode.notAllowed, 'message not allowed');
+    peer.close(CloseCode.notAllowed, 'message not allowed');
     // A consumer that broke the rules gets 5 s (not ws's 30) to answer the close.
     setTimeout(() => peer.ws.terminate(), 5000).unref();
     void this.#forget(peer);
@@ -335,7 +335,7 @@ export class Gateway {
   #slow(peer: Peer): void {
     this.#d.metrics.slowConsumers.inc();
     this.#d.log.warn({ client_id: peer.clientId, connection_id: peer.id }, 'slow consumer: outbound buffer cap reached; closing 4001');
-    peer.ws.close(CloseCode.slowConsumer, 'slow consumer');
+    peer.close(CloseCode.slowConsumer, 'slow consumer');
   }
 
   #internalError(peer: Peer, err: unknown): void {
@@ -347,7 +347,7 @@ export class Gateway {
       ip: peer.remoteAddress,
       detail: `connection handler, ref ${correlationId}`,
     });
-    if (peer.open) peer.ws.close(CloseCode.internalError, `internal error ${correlationId}`);
+    if (peer.open) peer.close(CloseCode.internalError, `internal error ${correlationId}`);
   }
 
   /**
@@ -404,7 +404,7 @@ export class Gateway {
   closeClient(clientId: string, reason = 'client revoked'): number {
     const set = this.#byClient.get(clientId);
     if (!set) return 0;
-    for (const peer of set) peer.ws.close(CloseCode.revoked, reason);
+    for (const peer of set) peer.close(CloseCode.revoked, reason);
     return set.size;
   }
 
@@ -414,7 +414,7 @@ export class Gateway {
     this.#closing = true;
     clearInterval(this.#heartbeat);
     const peers = [...this.#peers.values()];
-    for (const p of peers) p.ws.close(CloseCode.goingAway, 'server going away');
+    for (const p of peers) p.close(CloseCode.goingAway, 'server going away');
     const deadline = Date.now() + graceMs;
     while (this.#peers.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     for (const p of this.#peers.values()) p.ws.terminate();

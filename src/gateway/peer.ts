@@ -22,10 +22,12 @@ export interface PeerInit {
 }
 
 /**
- * Write coalescing: the first frame written to a socket in an event-loop turn corks it; every socket
- * corked in the turn is uncorked once, right after it (process.nextTick runs after the current
- * microtasks, so a whole group-committed batch of publications lands here first). Each socket then
- * gets one writev per turn instead of one write per frame, with no added delay.
+ * Write coalescing: the first frame for a socket in an event-loop turn is kept back; a second one
+ * corks the socket and writes both. Right after the turn (process.nextTick runs after the current
+ * microtasks, so a whole group-committed batch of publications lands here first) every such socket
+ * gets its kept-back frame as one plain write, or its corked frames as one writev. So a socket gets
+ * one write per turn, never a cork for a single frame, with no added delay. Whatever else is written
+ * to the socket (control frames, the close frame) first writes the kept-back frame, keeping order.
  */
 const corked: Peer[] = [];
 const CORK_FLUSH_BYTES = 64 * 1024;
@@ -53,6 +55,8 @@ export class Peer {
   readonly #onSlow: (peer: Peer) => void;
   readonly #deflate: boolean;
   #corked = false;
+  /** This turn's first frame, not written yet (see above). */
+  #first: Buffer | undefined;
   /** Topics and patterns this connection is subscribed to. */
   readonly subs = new Set<string>();
   /** Concrete topics whose live messages are held until their `subscribed` answer and replay are sent. */
@@ -96,10 +100,10 @@ export class Peer {
    */
   writeMessage(msg: OutMessage): void {
     if (!this.open) return;
-    let queued = this.ws.bufferedAmount;
+    let queued = this.ws.bufferedAmount + (this.#first?.length ?? 0);
     // Coalescing is bounded: past a few dozen KiB in one turn the batch goes to the kernel now, so
     // what this turn corked never counts against the slow-consumer cap of a consumer that reads.
-    if (this.#corked && queued + msg.frame.length > Math.min(CORK_FLUSH_BYTES, this.#maxBuffered / 2)) {
+    if ((this.#corked || this.#first) && queued + msg.frame.length > Math.min(CORK_FLUSH_BYTES, this.#maxBuffered / 2)) {
       this.uncork();
       queued = this.ws.bufferedAmount;
     }
@@ -109,27 +113,48 @@ export class Peer {
       return;
     }
     if (this.#deflate) return this.ws.send(msg.payload, { binary: msg.binary });
-    if (!this.#corked) {
+    if (this.#corked) {
+      this.#socket.write(msg.frame);
+      return;
+    }
+    if (this.#first) {
       this.#corked = true;
       this.#socket.cork();
-      corked.push(this);
-      if (!uncorkScheduled) {
-        uncorkScheduled = true;
-        process.nextTick(uncorkAll);
-      }
+      this.#socket.write(this.#first);
+      this.#first = undefined;
+      this.#socket.write(msg.frame);
+      return;
     }
-    this.#socket.write(msg.frame);
+    this.#first = msg.frame;
+    corked.push(this);
+    if (!uncorkScheduled) {
+      uncorkScheduled = true;
+      process.nextTick(uncorkAll);
+    }
   }
 
-  /** Ends this turn's coalescing (see uncorkAll). */
+  /** Ends this turn's coalescing (see uncorkAll): writes the kept-back frame or the corked ones. */
   uncork(): void {
+    const first = this.#first;
+    if (first) {
+      this.#first = undefined;
+      if (!this.#socket.destroyed) this.#socket.write(first);
+    }
     if (!this.#corked) return;
     this.#corked = false;
     this.#socket.uncork();
   }
 
   sendText(text: string): void {
-    if (this.open) this.ws.send(text);
+    if (!this.open) return;
+    if (this.#first) this.uncork();
+    this.ws.send(text);
+  }
+
+  /** Closes the WebSocket after whatever frames this turn has kept back. */
+  close(code: number, reason: string): void {
+    if (this.#first) this.uncork();
+    this.ws.close(code, reason);
   }
 
   /** Start holding live messages of `topic`; returns the hold, to be given back to `release`. */
