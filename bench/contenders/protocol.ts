@@ -55,12 +55,55 @@ function deferred<T>(timeoutMs: number, what: string) {
   return { promise, resolve, reject };
 }
 
-/** Wires up the close callback of a subscriber: before it is subscribed a close fails the subscribe. */
-function closeHandler(sub: number, sink: Sink, pending: { reject: (e: Error) => void }, state: { subscribed: boolean }) {
-  return (code: number, reason: string) => {
-    if (state.subscribed) sink.closed(sub, code);
-    else pending.reject(new Error(`closed ${code} ${reason} before subscribed`));
+/** What a subscriber's protocol code reports while it sets up (see `subscribing`). */
+interface Setup {
+  /** Every subscription is confirmed: the subscriber is ready. */
+  ready(): void;
+  fail(err: Error): void;
+  /** The connection's close callback: before `ready` a close fails the set-up, after it the sink hears of it. */
+  onClose(code: number, reason: string): void;
+}
+
+/**
+ * One subscriber's set-up, the same for every protocol: `open` connects and subscribes, reporting
+ * through `setup`; resolves with the connection once `ready()`, and destroys it when the set-up fails,
+ * closes early or takes longer than `timeoutMs`.
+ */
+async function subscribing<C extends { destroy(): void }>(
+  label: string,
+  sub: number,
+  sink: Sink,
+  timeoutMs: number,
+  open: (setup: Setup) => Promise<C>,
+): Promise<C> {
+  let subscribed = false;
+  const pending = deferred<void>(timeoutMs, label);
+  const setup: Setup = {
+    ready() {
+      subscribed = true;
+      pending.resolve();
+    },
+    fail: (err) => pending.reject(err),
+    onClose(code, reason) {
+      if (subscribed) sink.closed(sub, code);
+      else pending.reject(new Error(`${label}: closed ${code} ${reason} before subscribed`));
+    },
   };
+  let conn: C;
+  try {
+    conn = await open(setup);
+  } catch (err) {
+    pending.promise.catch(() => undefined);
+    pending.reject(err as Error);
+    throw err;
+  }
+  try {
+    await pending.promise;
+  } catch (err) {
+    conn.destroy();
+    throw err;
+  }
+  return conn;
 }
 
 // ---------------------------------------------------------------- Hubcast
@@ -70,44 +113,33 @@ function hubcastAdapter(t: Extract<Target, { kind: 'hubcast' }>): Adapter {
   const auth = { authorization: `Bearer ${t.ingestKey}`, 'content-type': 'application/json' };
   return {
     topicName: (n) => n,
-    async subscribe(sub, topics, sink, timeoutMs) {
-      const state = { subscribed: false };
-      const pending = deferred<void>(timeoutMs, `hubcast subscriber ${sub}`);
-      let confirmed = 0;
-      const ws = await LeanWs.connect({
-        host: HOST,
-        port: t.port,
-        path: '/ws',
-        headers: { authorization: `Bearer ${t.tokens[sub]}` },
-        timeoutMs,
-        onMessage(data, _binary, ws) {
-          // Message frames: `{"type":"message",…`; everything else is a control frame.
-          if (data[9] === 0x6d /* m */ && data[2] === 0x74 /* t */) return sink.deliver(sub, data, 0, data.length);
-          let m: { type?: string; code?: string; message?: string };
-          try {
-            m = JSON.parse(data.toString('utf8')) as typeof m;
-          } catch {
-            return;
-          }
-          if (m.type === 'welcome') {
-            topics.forEach((topic, i) => ws.send(JSON.stringify({ type: 'subscribe', topic, id: i })));
-          } else if (m.type === 'subscribed') {
-            if (++confirmed === topics.length) {
-              state.subscribed = true;
-              pending.resolve();
+    subscribe: (sub, topics, sink, timeoutMs) =>
+      subscribing(`hubcast subscriber ${sub}`, sub, sink, timeoutMs, (setup) => {
+        let confirmed = 0;
+        return LeanWs.connect({
+          host: HOST,
+          port: t.port,
+          path: '/ws',
+          headers: { authorization: `Bearer ${t.tokens[sub]}` },
+          timeoutMs,
+          onMessage(data, _binary, ws) {
+            // Message frames: `{"type":"message",…`; everything else is a control frame.
+            if (data[9] === 0x6d /* m */ && data[2] === 0x74 /* t */) return sink.deliver(sub, data, 0, data.length);
+            let m: { type?: string; code?: string; message?: string };
+            try {
+              m = JSON.parse(data.toString('utf8')) as typeof m;
+            } catch {
+              return;
             }
-          } else if (m.type === 'error') pending.reject(new Error(`hubcast subscriber ${sub}: ${m.code} ${m.message}`));
-        },
-        onClose: (code, reason) => closeHandler(sub, sink, pending, state)(code, reason),
-      });
-      try {
-        await pending.promise;
-      } catch (err) {
-        ws.destroy();
-        throw err;
-      }
-      return ws;
-    },
+            if (m.type === 'welcome') {
+              topics.forEach((topic, i) => ws.send(JSON.stringify({ type: 'subscribe', topic, id: i })));
+            } else if (m.type === 'subscribed') {
+              if (++confirmed === topics.length) setup.ready();
+            } else if (m.type === 'error') setup.fail(new Error(`hubcast subscriber ${sub}: ${m.code} ${m.message}`));
+          },
+          onClose: setup.onClose,
+        });
+      }),
     async publisher() {
       return {
         publish(topic, payload, done) {
@@ -159,33 +191,23 @@ function httpPublisher(port: number): Publisher {
 function wsFrameOnceAdapter(t: Extract<Target, { kind: 'ws-frame-once' }>): Adapter {
   return {
     topicName: (n) => n,
-    async subscribe(sub, topics, sink, timeoutMs) {
-      const state = { subscribed: false };
-      const pending = deferred<void>(timeoutMs, `ws subscriber ${sub}`);
-      let confirmed = 0;
-      const ws = await LeanWs.connect({
-        host: HOST,
-        port: t.port,
-        path: '/',
-        timeoutMs,
-        onMessage(data) {
-          if (data[0] === 0x7b /* { */) return sink.deliver(sub, data, 0, data.length);
-          if (data[0] === 0x6f /* o */ && ++confirmed === topics.length) {
-            state.subscribed = true;
-            pending.resolve();
-          }
-        },
-        onClose: (code, reason) => closeHandler(sub, sink, pending, state)(code, reason),
-      });
-      for (const topic of topics) ws.send(`sub ${topic}`);
-      try {
-        await pending.promise;
-      } catch (err) {
-        ws.destroy();
-        throw err;
-      }
-      return ws;
-    },
+    subscribe: (sub, topics, sink, timeoutMs) =>
+      subscribing(`ws subscriber ${sub}`, sub, sink, timeoutMs, async (setup) => {
+        let confirmed = 0;
+        const ws = await LeanWs.connect({
+          host: HOST,
+          port: t.port,
+          path: '/',
+          timeoutMs,
+          onMessage(data) {
+            if (data[0] === 0x7b /* { */) return sink.deliver(sub, data, 0, data.length);
+            if (data[0] === 0x6f /* o */ && ++confirmed === topics.length) setup.ready();
+          },
+          onClose: setup.onClose,
+        });
+        for (const topic of topics) ws.send(`sub ${topic}`);
+        return ws;
+      }),
     publisher: async () => httpPublisher(t.port),
   };
 }
@@ -195,36 +217,26 @@ function wsFrameOnceAdapter(t: Extract<Target, { kind: 'ws-frame-once' }>): Adap
 function socketioAdapter(t: Extract<Target, { kind: 'socketio' }>): Adapter {
   return {
     topicName: (n) => n,
-    async subscribe(sub, topics, sink, timeoutMs) {
-      const state = { subscribed: false };
-      const pending = deferred<void>(timeoutMs, `socket.io subscriber ${sub}`);
-      const ws = await LeanWs.connect({
-        host: HOST,
-        port: t.port,
-        path: '/socket.io/?EIO=4&transport=websocket',
-        timeoutMs,
-        onMessage(data, _binary, ws) {
-          const c0 = data[0];
-          // 4 = message, 2 = EVENT: `42["m","…"]`.
-          if (c0 === 0x34 && data[1] === 0x32) return sink.deliver(sub, data, 0, data.length);
-          if (c0 === 0x32 /* 2: ping */ && data.length === 1) return void ws.send('3');
-          if (c0 === 0x30 /* 0: open */) return void ws.send('40');
-          if (c0 === 0x34 && data[1] === 0x30 /* 40: connected */) return void ws.send(`420${JSON.stringify(['sub', topics])}`);
-          if (c0 === 0x34 && data[1] === 0x33 /* 43: ack */) {
-            state.subscribed = true;
-            pending.resolve();
-          } else if (c0 === 0x34 && data[1] === 0x34 /* 44: connect error */) pending.reject(new Error(`socket.io: ${data.toString()}`));
-        },
-        onClose: (code, reason) => closeHandler(sub, sink, pending, state)(code, reason),
-      });
-      try {
-        await pending.promise;
-      } catch (err) {
-        ws.destroy();
-        throw err;
-      }
-      return ws;
-    },
+    subscribe: (sub, topics, sink, timeoutMs) =>
+      subscribing(`socket.io subscriber ${sub}`, sub, sink, timeoutMs, (setup) =>
+        LeanWs.connect({
+          host: HOST,
+          port: t.port,
+          path: '/socket.io/?EIO=4&transport=websocket',
+          timeoutMs,
+          onMessage(data, _binary, ws) {
+            const c0 = data[0];
+            // 4 = message, 2 = EVENT: `42["m","…"]`.
+            if (c0 === 0x34 && data[1] === 0x32) return sink.deliver(sub, data, 0, data.length);
+            if (c0 === 0x32 /* 2: ping */ && data.length === 1) return void ws.send('3');
+            if (c0 === 0x30 /* 0: open */) return void ws.send('40');
+            if (c0 === 0x34 && data[1] === 0x30 /* 40: connected */) return void ws.send(`420${JSON.stringify(['sub', topics])}`);
+            if (c0 === 0x34 && data[1] === 0x33 /* 43: ack */) setup.ready();
+            else if (c0 === 0x34 && data[1] === 0x34 /* 44: connect error */) setup.fail(new Error(`socket.io: ${data.toString()}`));
+          },
+          onClose: setup.onClose,
+        }),
+      ),
     publisher: async () => httpPublisher(t.port),
   };
 }
@@ -335,34 +347,22 @@ function natsAdapter(t: Extract<Target, { kind: 'nats' }>): Adapter {
   const CONNECT = Buffer.from('CONNECT {"verbose":false,"pedantic":false,"protocol":1,"echo":false,"name":"bench"}\r\n');
   return {
     topicName: (n) => n,
-    async subscribe(sub, topics, sink, timeoutMs) {
-      const state = { subscribed: false };
-      const pending = deferred<void>(timeoutMs, `nats subscriber ${sub}`);
-      // Set once open: the parser answers PINGs through it.
-      const io: { stream?: Stream } = {};
-      const parse = natsParser(
-        () => io.stream,
-        (buf, s, e) => sink.deliver(sub, buf, s, e),
-        () => {
-          state.subscribed = true;
-          pending.resolve();
-        },
-        (line) => pending.reject(new Error(`nats: ${line}`)),
-      );
-      const stream = (io.stream = await openStream(t.port, 'ws', undefined, timeoutMs, parse, (code, reason) =>
-        closeHandler(sub, sink, pending, state)(code, reason),
-      ));
-      const subs = topics.map((topic, k) => `SUB ${topic} ${k + 1}\r\n`).join('');
-      // The PONG to this PING proves the SUBs were processed.
-      stream.write(Buffer.concat([CONNECT, Buffer.from(subs + 'PING\r\n')]));
-      try {
-        await pending.promise;
-      } catch (err) {
-        stream.destroy();
-        throw err;
-      }
-      return stream;
-    },
+    subscribe: (sub, topics, sink, timeoutMs) =>
+      subscribing(`nats subscriber ${sub}`, sub, sink, timeoutMs, async (setup) => {
+        // Set once open: the parser answers PINGs through it.
+        const io: { stream?: Stream } = {};
+        const parse = natsParser(
+          () => io.stream,
+          (buf, s, e) => sink.deliver(sub, buf, s, e),
+          () => setup.ready(),
+          (line) => setup.fail(new Error(`nats: ${line}`)),
+        );
+        const stream = (io.stream = await openStream(t.port, 'ws', undefined, timeoutMs, parse, setup.onClose));
+        const subs = topics.map((topic, k) => `SUB ${topic} ${k + 1}\r\n`).join('');
+        // The PONG to this PING proves the SUBs were processed.
+        stream.write(Buffer.concat([CONNECT, Buffer.from(subs + 'PING\r\n')]));
+        return stream;
+      }),
     async publisher() {
       const io: { stream?: Stream } = {};
       const ready = deferred<void>(10_000, 'nats publisher');
@@ -455,36 +455,26 @@ function mqttAdapter(t: Extract<Target, { kind: 'mqtt' }>): Adapter {
   const protocols = t.transport === 'ws' ? ['mqtt'] : undefined;
   return {
     topicName: (n) => n.replace(/\./g, '/'),
-    async subscribe(sub, topics, sink, timeoutMs) {
-      const state = { subscribed: false };
-      const pending = deferred<void>(timeoutMs, `mqtt subscriber ${sub}`);
-      const io: { stream?: Stream } = {};
-      const parse = mqttParser(
-        (buf, s, e) => sink.deliver(sub, buf, s, e),
-        (type, body) => {
-          if (type === 2 /* CONNACK */) {
-            if (body[1] !== 0) return pending.reject(new Error(`mqtt CONNACK return code ${body[1]}`));
-            const filters = Buffer.concat(topics.map((topic) => Buffer.concat([mqttString(topic), Buffer.from([0])])));
-            io.stream?.write(mqttPacket(0x82, Buffer.concat([Buffer.from([0, 1]), filters])));
-          } else if (type === 9 /* SUBACK */) {
-            if (body.subarray(2).some((rc) => rc === 0x80)) return pending.reject(new Error('mqtt SUBACK refused'));
-            state.subscribed = true;
-            pending.resolve();
-          }
-        },
-      );
-      const stream = (io.stream = await openStream(t.port, t.transport, protocols, timeoutMs, parse, (code, reason) =>
-        closeHandler(sub, sink, pending, state)(code, reason),
-      ));
-      stream.write(mqttConnect(`bench-sub-${sub}`));
-      try {
-        await pending.promise;
-      } catch (err) {
-        stream.destroy();
-        throw err;
-      }
-      return stream;
-    },
+    subscribe: (sub, topics, sink, timeoutMs) =>
+      subscribing(`mqtt subscriber ${sub}`, sub, sink, timeoutMs, async (setup) => {
+        const io: { stream?: Stream } = {};
+        const parse = mqttParser(
+          (buf, s, e) => sink.deliver(sub, buf, s, e),
+          (type, body) => {
+            if (type === 2 /* CONNACK */) {
+              if (body[1] !== 0) return setup.fail(new Error(`mqtt CONNACK return code ${body[1]}`));
+              const filters = Buffer.concat(topics.map((topic) => Buffer.concat([mqttString(topic), Buffer.from([0])])));
+              io.stream?.write(mqttPacket(0x82, Buffer.concat([Buffer.from([0, 1]), filters])));
+            } else if (type === 9 /* SUBACK */) {
+              if (body.subarray(2).some((rc) => rc === 0x80)) return setup.fail(new Error('mqtt SUBACK refused'));
+              setup.ready();
+            }
+          },
+        );
+        const stream = (io.stream = await openStream(t.port, t.transport, protocols, timeoutMs, parse, setup.onClose));
+        stream.write(mqttConnect(`bench-sub-${sub}`));
+        return stream;
+      }),
     async publisher() {
       const ready = deferred<void>(10_000, 'mqtt publisher');
       const stream = await openStream(

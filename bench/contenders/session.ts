@@ -6,7 +6,7 @@ import { waitForQuiet } from '../lib/machine.ts';
 import { Children } from '../lib/procs.ts';
 import { formatNumber } from '../lib/report.ts';
 import { sleep } from '../lib/time.ts';
-import type { Figure, ScenarioContext } from '../lib/types.ts';
+import type { Figure, ScenarioContext, VariantResult } from '../lib/types.ts';
 import type { Correctness, LoadJob, LoadResult, Plan } from './job.ts';
 import type { Contender } from './types.ts';
 
@@ -142,6 +142,23 @@ export const serverCpuPct = (r: LoadResult) =>
 export function perf(ctx: ScenarioContext, text: string, met: boolean | null): Figure['target'] {
   return { text: ctx.quick ? `${text} (judged in full runs)` : text, met: ctx.quick ? null : met };
 }
+
+/** One contender's column of a scenario: its figures, notes (plus `failures`, if any) and raw outcome data. */
+export function contenderVariant(c: Contender, figures: Figure[], notes: string[], failures: string[], raw: unknown): VariantResult {
+  return {
+    name: c.name,
+    label: c.label,
+    description: c.description,
+    expect: 'pass',
+    figures,
+    notes: [...notes, ...failures.map((e) => `FAILED: ${e}`)],
+    raw,
+  };
+}
+
+/** The notes line of each contender that could not run here. */
+export const skippedNotes = (skipped: readonly { contender: Contender; why: string }[]) =>
+  skipped.map((s) => `${s.contender.label} skipped: ${s.why}`);
 
 /** `×1.23` */
 export const times = (v: number | null) => (v === null ? 'n/a' : `×${formatNumber(v)}`);

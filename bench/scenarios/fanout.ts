@@ -14,7 +14,18 @@
  */
 import { pickContenders } from '../contenders/index.ts';
 import type { LoadJob } from '../contenders/job.ts';
-import { cpuPerDeliveryUs, deliveriesPerS, faultNote, faults, measure, outcomeNotes, perf, type Outcome } from '../contenders/session.ts';
+import {
+  cpuPerDeliveryUs,
+  deliveriesPerS,
+  faultNote,
+  faults,
+  measure,
+  contenderVariant,
+  outcomeNotes,
+  perf,
+  skippedNotes,
+  type Outcome,
+} from '../contenders/session.ts';
 import { formatNumber } from '../lib/report.ts';
 import type { Figure, ScenarioContext, ScenarioResult, VariantResult } from '../lib/types.ts';
 
@@ -143,18 +154,15 @@ export async function run(ctx: ScenarioContext): Promise<ScenarioResult> {
       }
       if (o) notes.push(...outcomeNotes(o, `N=${fmtN(n)}`));
     }
-    for (const e of errors.get(c.name) ?? []) notes.push(`FAILED ${e}`);
-    return {
-      name: c.name,
-      label: c.label,
-      description: c.description,
-      expect: 'pass',
+    return contenderVariant(
+      c,
       figures,
       notes,
-      raw: Object.fromEntries(
+      errors.get(c.name) ?? [],
+      Object.fromEntries(
         [...(outcomes.get(c.name) ?? new Map<number, Outcome>()).entries()].map(([n, o]) => [`n${n}`, { ...o, contender: c.name }]),
       ),
-    };
+    );
   });
 
   const j = job(ctx, ns[0]!);
@@ -170,7 +178,7 @@ export async function run(ctx: ScenarioContext): Promise<ScenarioResult> {
       'Load: one load-generator process pinned to CPU 1 holds every subscriber and the publisher, all on the same lean WebSocket client ' +
         '(bench/lib/lean-ws.ts); HTTP publishes (Hubcast, ws, Socket.IO) go over 4 pipelined keep-alive connections; NATS publishes over its own WebSocket. ' +
         'Correctness: each subscriber’s sequence is checked against the order the first subscriber saw at each position; counts against the published count.',
-      ...skipped.map((s) => `${s.contender.label} skipped: ${s.why}`),
+      ...skippedNotes(skipped),
     ],
   };
 }

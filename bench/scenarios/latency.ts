@@ -11,7 +11,18 @@
  */
 import { pickContenders } from '../contenders/index.ts';
 import type { LoadJob } from '../contenders/job.ts';
-import { cpuPerDeliveryUs, deliveriesPerS, faultNote, faults, measure, outcomeNotes, perf, type Outcome } from '../contenders/session.ts';
+import {
+  cpuPerDeliveryUs,
+  deliveriesPerS,
+  faultNote,
+  faults,
+  measure,
+  contenderVariant,
+  outcomeNotes,
+  skippedNotes,
+  perf,
+  type Outcome,
+} from '../contenders/session.ts';
 import { formatNumber } from '../lib/report.ts';
 import type { Figure, ScenarioContext, ScenarioResult, VariantResult } from '../lib/types.ts';
 
@@ -125,17 +136,14 @@ export async function run(ctx: ScenarioContext): Promise<ScenarioResult> {
         target: perf(ctx, `≤ ${MAX_RATIO}×`, cr === null ? false : cr <= MAX_RATIO),
       });
     }
-    const notes = o ? outcomeNotes(o, `${subscribers.toLocaleString('en-US')} × ${perS}/s`) : [];
-    if (errors.has(c.name)) notes.push(`FAILED: ${errors.get(c.name)}`);
-    return {
-      name: c.name,
-      label: c.label,
-      description: c.description,
-      expect: 'pass',
+    const failure = errors.get(c.name);
+    return contenderVariant(
+      c,
       figures,
-      notes,
-      raw: o ? { ...o, contender: c.name } : { error: errors.get(c.name) ?? null },
-    };
+      o ? outcomeNotes(o, `${subscribers.toLocaleString('en-US')} × ${perS}/s`) : [],
+      failure ? [failure] : [],
+      o ? { ...o, contender: c.name } : { error: failure ?? null },
+    );
   });
 
   const plan = j.plan as Extract<LoadJob['plan'], { mode: 'rate' }>;
@@ -150,7 +158,7 @@ export async function run(ctx: ScenarioContext): Promise<ScenarioResult> {
         '(for Hubcast the durable history append) and the load generator’s own queueing. Every measured delivery is a sample; one ' +
         'that never arrived counts as infinitely late. Server CPU per delivery: /proc/<pid>/stat over the window ÷ deliveries.',
       'Publisher and subscribers share one load-generator process on CPU 1 (the same lean WebSocket client for every contender); the server is alone on CPU 0.',
-      ...skipped.map((s) => `${s.contender.label} skipped: ${s.why}`),
+      ...skippedNotes(skipped),
     ],
   };
 }

@@ -9,7 +9,17 @@
  */
 import { pickContenders } from '../contenders/index.ts';
 import type { LoadJob } from '../contenders/job.ts';
-import { cpuPerDeliveryUs, deliveriesPerS, faultNote, faults, measure, outcomeNotes, type Outcome } from '../contenders/session.ts';
+import {
+  cpuPerDeliveryUs,
+  deliveriesPerS,
+  faultNote,
+  faults,
+  measure,
+  contenderVariant,
+  outcomeNotes,
+  skippedNotes,
+  type Outcome,
+} from '../contenders/session.ts';
 import { formatNumber } from '../lib/report.ts';
 import type { Figure, ScenarioContext, ScenarioResult, VariantResult } from '../lib/types.ts';
 
@@ -100,17 +110,14 @@ export async function run(ctx: ScenarioContext): Promise<ScenarioResult> {
         target: { text: '0', met: r ? faults(r.correctness) === 0 : false },
       },
     ];
-    const notes = o ? outcomeNotes(o, 'topics') : [];
-    if (errors.has(c.name)) notes.push(`FAILED: ${errors.get(c.name)}`);
-    return {
-      name: c.name,
-      label: c.label,
-      description: c.description,
-      expect: 'pass',
+    const failure = errors.get(c.name);
+    return contenderVariant(
+      c,
       figures,
-      notes,
-      raw: o ? { ...o, contender: c.name } : { error: errors.get(c.name) ?? null },
-    };
+      o ? outcomeNotes(o, 'topics') : [],
+      failure ? [failure] : [],
+      o ? { ...o, contender: c.name } : { error: failure ?? null },
+    );
   });
 
   const plan = j.plan as Extract<LoadJob['plan'], { mode: 'window' }>;
@@ -125,7 +132,7 @@ export async function run(ctx: ScenarioContext): Promise<ScenarioResult> {
         `${plan.windowDeliveries.toLocaleString('en-US')} deliveries outstanding and ${plan.maxInFlight} publishes unanswered. With ~1 delivery per publish ` +
         'this measures the publish path (Hubcast: POST /entity with a durable append per message) as much as the fan-out.',
       'Correctness per (subscriber, topic): every message of the topic once, in the same order as every other subscriber of it; nothing of a topic it is not on.',
-      ...skipped.map((s) => `${s.contender.label} skipped: ${s.why}`),
+      ...skippedNotes(skipped),
     ],
   };
 }
