@@ -253,7 +253,7 @@ export const configSchema = z
         synchronous: z
           .enum(['full', 'normal'])
           .default('full')
-          .describe('SQLite durability: full = fsync every commit (survives power loss); normal = survives a process crash.'),
+          .describe('SQLite durability: full = every acknowledged write fsynced (survives power loss); normal = survives a process crash.'),
       })
       .strict()
       .default({}),
