@@ -150,6 +150,7 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
       const changes = await store.pollChanges();
       if (changes.revokedKeys.length) keys.forgetAll();
       for (const clientId of changes.revokedClients) {
+        tokens.forgetClient(clientId);
         const n = gw.closeClient(clientId);
         if (n) log.info({ client_id: clientId, connections: n }, 'client revoked: live connections closed with 4500');
       }

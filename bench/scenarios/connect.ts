@@ -9,7 +9,7 @@
  * round robin (a token comes back only after every other one, long after its connection closed);
  * any 409 is counted as a failure. Afterwards the server must report no connection left open.
  *
- * Flags: `--cpu-prof` (Hubcast runs with --cpu-prof; the notes list its busiest functions).
+ * Flags: `--cpu-prof` (Hubcast runs with --cpu-prof; the notes list its busiest functions; `=all`: every server).
  */
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -56,7 +56,7 @@ interface Run {
 async function runOne(ctx: ScenarioContext, c: Contender, s: Sizes, attempt: number): Promise<Run> {
   const dir = subdir(ctx.tmpDir, attempt > 1 ? `${c.name}-${attempt}` : c.name);
   const children = new Children(ctx.log);
-  const profile = ctx.flags.has('--cpu-prof') && c.name === 'hubcast';
+  const profile = ctx.flags.has('--cpu-prof=all') || (ctx.flags.has('--cpu-prof') && c.name === 'hubcast');
   let server: Started | undefined;
   try {
     server = await c.start({ children, dir, subscribers: c.name === 'hubcast' ? s.tokens : 0, profile, log: ctx.log });

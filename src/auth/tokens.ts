@@ -2,6 +2,8 @@ import type { Clock } from '../core/clock.ts';
 import { isSecretFormat, randomSecret, sha256 } from '../core/ids.ts';
 import type { ClientRecord, Store, TokenRecord } from '../store/store.ts';
 
+const MAX_CLIENTS_KEPT = 10_000;
+
 export type TokenCheck =
   | { ok: true; token: TokenRecord; client: ClientRecord }
   | { ok: false; reason: 'malformed' | 'unknown' | 'expired' | 'revoked' | 'client_mismatch' };
@@ -18,6 +20,12 @@ export class TokenService {
   readonly #ticketTtlMs: number;
   /** Is this token connected right now (on this node)? Live tokens never expire. */
   readonly #isLive: (tokenHash: string) => boolean;
+  /**
+   * Client records by id, read once. Safe to keep: a client's record never changes but for its
+   * revocation, which deletes its tokens in the same transaction (so no token leads here any more),
+   * and the server also drops a revoked client from here when the change poll reports it.
+   */
+  readonly #clients = new Map<string, ClientRecord>();
 
   constructor(opts: { store: Store; clock: Clock; idleTtlS: number; ticketTtlS: number; isLive: (tokenHash: string) => boolean }) {
     this.#store = opts.store;
@@ -48,9 +56,16 @@ export class TokenService {
       await this.#store.deleteToken(hash);
       return { ok: false, reason: 'expired' };
     }
-    const client = await this.#store.getClient(token.clientId);
+    const client = this.#clients.get(token.clientId) ?? (await this.#store.getClient(token.clientId));
     if (!client || client.revokedAt !== null) return { ok: false, reason: 'revoked' };
+    if (this.#clients.size >= MAX_CLIENTS_KEPT) this.#clients.clear();
+    this.#clients.set(client.id, client);
     return { ok: true, token, client };
+  }
+
+  /** Forget a client's record (it was revoked). */
+  forgetClient(clientId: string): void {
+    this.#clients.delete(clientId);
   }
 
   async issueTicket(tokenHash: string): Promise<{ ticket: string; expiresInS: number }> {

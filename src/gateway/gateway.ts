@@ -218,7 +218,10 @@ export class Gateway {
     if (perClient > 0 && ofClient && ofClient.size - (existing && ofClient.has(existing) ? 1 : 0) >= perClient) {
       return rejectUpgrade(socket, 429, 'connection_limit', 'too many connections for this client', { 'Retry-After': '5' });
     }
+    // ws answers 101 and calls back synchronously: corked, the 101 and the welcome frame leave in one write.
+    (socket as Socket).cork();
     this.#wss.handleUpgrade(req, socket, head, (ws) => this.#onConnection(ws, socket as Socket, check, url, ip));
+    (socket as Socket).uncork();
   }
 
   #onConnection(ws: WebSocket, socket: Socket, check: TokenCheck & { ok: true }, url: URL, ip: string): void {
@@ -278,7 +281,7 @@ export class Gateway {
           log.error({ err, connection_id: peer.id }, 'could not record the connection');
           if (peer.open) peer.close(CloseCode.tryAgainLater, 'store unavailable');
         });
-      log.info({ connection_id: peer.id, client_id: peer.clientId, ip }, 'connected');
+      log.debug({ connection_id: peer.id, client_id: peer.clientId, ip }, 'connected');
       peer.sendText(controlFrame('welcome', { connection_id: peer.id, client_id: peer.clientId, heartbeat_s: config.ws.heartbeatS }));
       const topics = url.searchParams.get('topics');
       if (topics) {
@@ -305,7 +308,9 @@ export class Gateway {
     const set = this.#byClient.get(peer.clientId);
     if (set?.delete(peer) && set.size === 0) this.#byClient.delete(peer.clientId);
     metrics.connections.dec();
-    log.info({ connection_id: peer.id, client_id: peer.clientId, code }, 'disconnected');
+    // Ordinary comings and goings are debug; a close for any other reason is worth an info line.
+    const ordinary = code === CloseCode.normal || code === CloseCode.goingAway || code === 1005;
+    log[ordinary ? 'debug' : 'info']({ connection_id: peer.id, client_id: peer.clientId, code }, 'disconnected');
     void this.#forget(peer);
   }
 

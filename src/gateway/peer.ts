@@ -35,7 +35,9 @@ let uncorkScheduled = false;
 
 function uncorkAll(): void {
   uncorkScheduled = false;
-  for (const p of corked.splice(0)) p.uncork();
+  // By index: a peer's uncork never adds to the list (it writes, it does not deliver).
+  for (let i = 0; i < corked.length; i++) corked[i]!.uncork();
+  corked.length = 0;
 }
 
 /**
