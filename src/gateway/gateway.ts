@@ -264,7 +264,7 @@ export class Gateway {
     // this connection with 1011; the process keeps serving everyone else.
     try {
       const now = clock.now();
-      // Both writes go into the same group commit.
+      // Recorded for the cluster (the SQLite store keeps live connections in memory: no disk write).
       peer.recorded = Promise.all([
         store.addConnection({
           id: peer.id,
