@@ -1,10 +1,13 @@
+import { resolve } from 'node:path';
 import { createServer } from '../server.ts';
 import { configFrom, parse, type Io } from './options.ts';
+import { removePidFile, writePidFile } from './pid-file.ts';
 
 export const START_USAGE = `hubcast start [--config FILE] [--host H] [--port N] [--data-dir DIR] [--<any config key>]
   Starts the hub (embedded default: SQLite in --data-dir, in-memory broker). Logs go to stderr.
   SIGTERM/SIGINT: graceful shutdown within shutdown.graceS, exit 0. SIGHUP (with tls.cert/tls.key):
-  reload the certificate and key without dropping connections.`;
+  reload the certificate and key without dropping connections; without TLS it is logged and ignored.
+  --pid-file FILE: write the process id there once listening (removed at exit).`;
 
 /**
  * `hubcast start`. `exit` ends the process when shutdown overruns `shutdown.graceS` (tests of the
@@ -19,18 +22,31 @@ export async function startCommand(args: string[], io: Io, exit: (code: number) 
   const server = createServer(configFrom(values));
   const { log, config } = server;
   await server.listen();
+  const pidFile = config.pidFile === '' ? undefined : resolve(config.pidFile);
+  if (pidFile) {
+    try {
+      writePidFile(pidFile);
+    } catch (err) {
+      await server.close();
+      throw err;
+    }
+    log.info({ pid_file: pidFile, pid: process.pid }, 'pid file written');
+  }
 
-  // A failed reload (unreadable file, key that does not match) keeps serving the current certificate.
-  const onHangup = () => {
+  // SIGHUP is always handled: its default action would end the process, and a reload sent to a
+  // server without TLS must not stop it. A failed reload (unreadable file, key that does not match)
+  // keeps serving the current certificate.
+  process.on('SIGHUP', () => {
+    if (config.tls.cert === '') return void log.info('SIGHUP: nothing to reload (TLS not configured)');
     server.reloadTls().then(
       () => log.info({ cert: config.tls.cert }, 'TLS certificate reloaded'),
       (err: unknown) => log.error({ err: (err as Error).message }, 'TLS reload failed; keeping the current certificate'),
     );
-  };
-  if (config.tls.cert !== '') process.on('SIGHUP', onHangup);
+  });
 
-  // The listeners stay: a second SIGTERM (npm forwards the signal it got to the process group) must
-  // not kill the process in the middle of its shutdown; the grace deadline bounds it anyway.
+  // The listeners stay: a second signal (Ctrl-C under `npm start` reaches this process from the
+  // terminal and again from npm, which forwards it) must not kill the process in the middle of its
+  // shutdown; the grace deadline bounds it anyway.
   let stopping = false;
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     const onSignal = (sig: NodeJS.Signals) => {
@@ -49,6 +65,7 @@ export async function startCommand(args: string[], io: Io, exit: (code: number) 
   // and it keeps the process up until then. Cleared when the shutdown completes in time.
   const hard = setTimeout(() => {
     log.warn({ grace_s: config.shutdown.graceS }, 'shutdown did not finish within shutdown.graceS; exiting');
+    if (pidFile) removePidFile(pidFile);
     exit(0);
   }, graceMs);
   try {
@@ -57,6 +74,7 @@ export async function startCommand(args: string[], io: Io, exit: (code: number) 
     log.error({ err }, 'error while shutting down');
   } finally {
     clearTimeout(hard);
+    if (pidFile) removePidFile(pidFile);
   }
   // Whatever still holds the event loop after a complete shutdown must not outlive the deadline.
   setTimeout(() => exit(0), Math.max(0, deadline - Date.now())).unref();

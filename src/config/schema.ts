@@ -60,6 +60,10 @@ export const configSchema = z
       .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
       .default('info')
       .describe('Minimum level of the JSON log lines written to stderr.'),
+    pidFile: z
+      .string()
+      .default('')
+      .describe('hubcast start writes its process id here once listening and removes it at exit (kill -HUP $(cat FILE)). Empty: none.'),
     tokens: z
       .object({
         idleTtl: durationS

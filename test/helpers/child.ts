@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 /**
@@ -7,6 +8,7 @@ import { fileURLToPath } from 'node:url';
  */
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const live = new Set<ChildProcess>();
 
 export interface Child {
@@ -42,7 +44,17 @@ function parseLines(text: string): Record<string, unknown>[] {
  * logs "hubcast listening" (rejects if it exits first or `timeoutMs` passes).
  */
 export function startChild(dataDir: string, env: Record<string, string> = {}, timeoutMs = 15_000): Promise<Child> {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'start', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir], {
+  const args = ['--import', 'tsx', MAIN, 'start', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir];
+  return startCommandLine(process.execPath, args, env, timeoutMs);
+}
+
+/**
+ * Runs a command line that starts Hubcast (`npm start -- …`, `node bin/hubcast.js start …`) in the
+ * repository folder; resolves once it logs "hubcast listening", like `startChild`.
+ */
+export function startCommandLine(command: string, args: string[], env: Record<string, string> = {}, timeoutMs = 15_000): Promise<Child> {
+  const child = spawn(command, args, {
+    cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -111,4 +123,37 @@ export async function killChildren(): Promise<void> {
     }),
   );
   live.clear();
+}
+
+/** The ids of every living descendant of `pid` (children, grandchildren…), read from /proc (Linux). */
+export function descendants(pid: number): number[] {
+  const parentOf = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // Fields after the command name, which is in parentheses and may contain spaces: state, ppid, …
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      parentOf.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // exited while we looked
+    }
+  }
+  const found: number[] = [];
+  let frontier = [pid];
+  while (frontier.length > 0) {
+    const next = [...parentOf].filter(([, ppid]) => frontier.includes(ppid)).map(([p]) => p);
+    found.push(...next);
+    frontier = next;
+  }
+  return found;
+}
+
+/** Whether a process with this id exists (a zombie counts until reaped). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
