@@ -3,23 +3,34 @@ import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 /** The Prometheus metrics of one server instance (its own registry: several servers may share a process). */
 export function createMetrics() {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'hubcast_process_' });
+  // prom-client's names already start with `process_` or `nodejs_`: the prefix only adds `hubcast_`
+  // (hubcast_process_cpu_seconds_total, hubcast_nodejs_eventloop_lag_seconds).
+  collectDefaultMetrics({ register: registry, prefix: 'hubcast_' });
   const opts = { registers: [registry] };
   return {
     registry,
     connections: new Gauge({ name: 'hubcast_connections', help: 'Open consumer WebSocket connections.', ...opts }),
-    messagesIn: new Counter({ name: 'hubcast_messages_in_total', help: 'Messages published, by source.', labelNames: ['source'], ...opts }),
-    messagesOut: new Counter({ name: 'hubcast_messages_out_total', help: 'Message deliveries to consumers (live fan-out).', ...opts }),
+    messagesIn: new Counter({
+      name: 'hubcast_messages_in_total',
+      help: 'Messages published (not counting de-duplicated repeats), by source: http (POST /entity), ws (a consumer publish), api (server.publish()), connector:postgres, connector:amqp and so on (one per connector type).',
+      labelNames: ['source'],
+      ...opts,
+    }),
+    messagesOut: new Counter({
+      name: 'hubcast_messages_out_total',
+      help: 'Deliveries to consumers by live fan-out (one per connection per message).',
+      ...opts,
+    }),
     replayed: new Counter({ name: 'hubcast_messages_replayed_total', help: 'Messages replayed to consumers from history.', ...opts }),
     authFailures: new Counter({
       name: 'hubcast_auth_failures_total',
-      help: 'Rejected credentials, by reason.',
+      help: 'Rejected credentials, by reason: missing, malformed, unknown, expired, revoked, client_mismatch (tokens and tickets), invalid_client (POST /consumers), invalid_key (ingest), timeout (authentication deadline), rate_limited (refused by the failure budget).',
       labelNames: ['reason'],
       ...opts,
     }),
     duplicateRejections: new Counter({
       name: 'hubcast_duplicate_rejections_total',
-      help: 'Connections rejected as duplicates of a live token.',
+      help: 'Upgrades rejected with 409 duplicate_connection (a second connection for a live token).',
       ...opts,
     }),
     forbiddenSends: new Counter({
@@ -34,19 +45,19 @@ export function createMetrics() {
     }),
     connectorRecords: new Counter({
       name: 'hubcast_connector_records_total',
-      help: 'Records taken from sources, by connector.',
+      help: 'Records a connector took from its source, by connector name.',
       labelNames: ['connector'],
       ...opts,
     }),
     connectorDeadLetters: new Counter({
       name: 'hubcast_connector_dead_letters_total',
-      help: 'Records put in the dead-letter store, by connector.',
+      help: 'Records a connector put in the dead-letter store (hubcast dlq), by connector name.',
       labelNames: ['connector'],
       ...opts,
     }),
     ingestRequests: new Counter({
       name: 'hubcast_ingest_requests_total',
-      help: 'POST /entity requests, by status.',
+      help: 'POST /entity requests, by HTTP status.',
       labelNames: ['status'],
       ...opts,
     }),
@@ -68,7 +79,7 @@ export function watchConnectors(metrics: Metrics, list: () => ConnectorView[]): 
   const registers = [metrics.registry];
   new Gauge({
     name: 'hubcast_connector_up',
-    help: '1 while the connector is running (connected to its source), else 0.',
+    help: '1 while the connector is running (connected to its source), else 0; status: starting, running, retrying, failed or stopped (as in GET /connectors).',
     labelNames: ['connector', 'type', 'status'],
     registers,
     collect() {
