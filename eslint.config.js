@@ -2,7 +2,8 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'coverage/', 'bench/results/'] },
+  // demo/: the README walkthrough's scratch folder.
+  { ignores: ['dist/', 'node_modules/', 'coverage/', 'bench/results/', 'demo/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
