@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { isatty } from 'node:tty';
 import { createServer } from '../server.ts';
 import { configFrom, parse, type Io } from './options.ts';
 import { removePidFile, writePidFile } from './pid-file.ts';
@@ -33,31 +34,36 @@ export async function startCommand(args: string[], io: Io, exit: (code: number) 
     log.info({ pid_file: pidFile, pid: process.pid }, 'pid file written');
   }
 
+  // The listeners stay: a second signal (Ctrl-C under `npm start` reaches this process from the
+  // terminal and again from npm, which forwards it) must not kill the process in the middle of its
+  // shutdown; the grace deadline bounds it anyway.
+  let stopping = false;
+  let stop: (sig: NodeJS.Signals) => void = () => {};
+  const stopped = new Promise<NodeJS.Signals>((resolve) => (stop = resolve));
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (stopping) return void log.info({ signal: sig }, 'already shutting down');
+    stopping = true;
+    stop(sig);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+
   // SIGHUP is always handled: its default action would end the process, and a reload sent to a
-  // server without TLS must not stop it. A failed reload (unreadable file, key that does not match)
-  // keeps serving the current certificate.
+  // server without TLS must not stop it. Except when the terminal it runs in hangs up (closed): that
+  // means stop, as for any program in a terminal. The descriptors that were that terminal then no
+  // longer are one (the kernel swaps their operations before it signals).
+  const ttys = [0, 1, 2].filter((fd) => isatty(fd));
   process.on('SIGHUP', () => {
+    if (ttys.some((fd) => !isatty(fd))) return onSignal('SIGHUP');
     if (config.tls.cert === '') return void log.info('SIGHUP: nothing to reload (TLS not configured)');
+    // A failed reload (unreadable file, key that does not match) keeps serving the current certificate.
     server.reloadTls().then(
       () => log.info({ cert: config.tls.cert }, 'TLS certificate reloaded'),
       (err: unknown) => log.error({ err: (err as Error).message }, 'TLS reload failed; keeping the current certificate'),
     );
   });
 
-  // The listeners stay: a second signal (Ctrl-C under `npm start` reaches this process from the
-  // terminal and again from npm, which forwards it) must not kill the process in the middle of its
-  // shutdown; the grace deadline bounds it anyway.
-  let stopping = false;
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    const onSignal = (sig: NodeJS.Signals) => {
-      if (stopping) return void log.info({ signal: sig }, 'already shutting down');
-      stopping = true;
-      resolve(sig);
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-  });
-
+  const signal = await stopped;
   const graceMs = config.shutdown.graceS * 1000;
   const deadline = Date.now() + graceMs;
   log.info({ signal, grace_s: config.shutdown.graceS }, 'shutting down');

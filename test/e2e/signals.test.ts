@@ -129,6 +129,24 @@ describe('SIGHUP and the pid file', () => {
     expect(p.child.exitCode).toBe(null);
   });
 
+  it.skipIf(!existsSync('/usr/bin/script'))('the hangup of its terminal still stops it gracefully', async () => {
+    const dir = tempDir();
+    const file = join(dir, 'hubcast.pid');
+    // script(1) runs the command on a pseudo-terminal; killing script closes that terminal (a hangup).
+    const cmd = [process.execPath, '--import', 'tsx', 'src/cli/main.ts', 'start', ...SERVE, '--data-dir', dir, '--pid-file', file];
+    const term = spawn('/usr/bin/script', ['-qfc', cmd.join(' '), '/dev/null'], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+    term.stdout.resume();
+    try {
+      const pid = Number(await eventually(() => existsSync(file) && readFileSync(file, 'utf8'), 15_000, 'the pid file'));
+      strays = [pid];
+      term.kill('SIGKILL');
+      // Graceful: the pid file is removed on the way out (a SIGHUP's default action would leave it).
+      await eventually(() => !existsSync(file) && !isAlive(pid), 10_000, 'Hubcast to stop after its terminal closed');
+    } finally {
+      term.kill('SIGKILL');
+    }
+  });
+
   it('--pid-file: written with the pid once listening, removed at a graceful exit', async () => {
     const dir = tempDir();
     const file = join(dir, 'hubcast.pid');
