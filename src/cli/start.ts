@@ -7,7 +7,8 @@ import { removePidFile, writePidFile } from './pid-file.ts';
 export const START_USAGE = `hubcast start [--config FILE] [--host H] [--port N] [--data-dir DIR] [--<any config key>]
   Starts the hub (embedded default: SQLite in --data-dir, in-memory broker). Logs go to stderr.
   SIGTERM/SIGINT: graceful shutdown within shutdown.graceS, exit 0. SIGHUP (with tls.cert/tls.key):
-  reload the certificate and key without dropping connections; without TLS it is logged and ignored.
+  reload the certificate and key without dropping connections; without TLS it is logged and ignored
+  (the hangup of a closed terminal stops it, as SIGTERM does).
   --pid-file FILE: write the process id there once listening (removed at exit).`;
 
 /**
