@@ -1,4 +1,5 @@
 import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 
 /** scrypt parameters for client secrets: slow on purpose (≈ 50 ms), run on the libuv pool. */
 const N = 16384;
@@ -17,12 +18,13 @@ export function threadPoolSize(env: NodeJS.ProcessEnv = process.env): number {
 }
 
 /**
- * Most scrypt computations on the pool at once: half of it (at least one). The pool is shared with
- * the store's fdatasync (wal-sync.ts), file reads, DNS lookups and compression; were every thread
- * busy hashing, each ingest commit would wait for a hash to finish (≈ 50 ms) — the rest of the pool
- * must stay free whatever the load on POST /consumers and whatever `limits.registerConcurrency` says.
+ * Most scrypt computations at once, whatever the load on POST /consumers and whatever
+ * `limits.registerConcurrency` says: half of libuv's pool, and one core fewer than the machine has
+ * (at least one). The pool is shared with the store's fdatasync (wal-sync.ts), file reads, DNS
+ * lookups and compression: were every thread hashing, each ingest commit would wait for a hash
+ * (≈ 50 ms of CPU each). And scrypt is pure CPU: hashing on every core starves the event loop.
  */
-export const MAX_CONCURRENT_HASHES = Math.max(1, Math.floor(threadPoolSize() / 2));
+export const MAX_CONCURRENT_HASHES = Math.max(1, Math.min(Math.floor(threadPoolSize() / 2), availableParallelism() - 1));
 
 let running = 0;
 const queued: (() => void)[] = [];

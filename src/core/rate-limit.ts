@@ -50,6 +50,12 @@ export class RateBuckets {
     b.tokens = Math.max(0, b.tokens - 1);
   }
 
+  /** Gives back one token taken by `take` (a reservation that was not used). */
+  refund(id: string): void {
+    const b = this.#refill(this.#keyOf(id));
+    if (b) b.tokens = Math.min(this.#burst, b.tokens + 1);
+  }
+
   /** Forgets keys whose bucket has refilled. */
   sweep(): void {
     for (const key of [...this.#buckets.keys()]) {

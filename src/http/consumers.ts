@@ -35,47 +35,60 @@ export function consumerRoutes(app: FastifyInstance, d: ConsumerRouteDeps): void
     if (wait > 0) throw new HubcastError('rate_limited', undefined, { retryAfterS: wait });
     const creds = readClientCredentials(req.headers, req.body as Buffer | undefined);
     if (!creds.ok) throw new HubcastError('bad_request', creds.message);
-    // Checked before the (slow) secret check, spent only on success: callers without the secret
-    // cannot use up a client's allowance, and a client past it costs no hashing.
+    // Checked before the (slow) secret check, so a client past its allowance costs no hashing. The
+    // allowance is reserved now (concurrent requests cannot all slip through on the last token) and
+    // given back unless the registration succeeds: callers without the secret cannot use it up.
+    if (hashing >= d.config.limits.registerConcurrency) {
+      throw new HubcastError('unavailable', 'too many registrations in progress, try again', { retryAfterS: 1 });
+    }
     const slowDown = Math.max(registrations.perIp.retryAfterS(req.ip), registrations.perClient.retryAfterS(creds.id));
     if (slowDown > 0) {
       d.log.info({ ...clientIdField(creds.id), ip: req.ip }, 'registration refused: registration rate limit');
       throw new HubcastError('registration_rate_limited', undefined, { retryAfterS: slowDown });
     }
-    if (hashing >= d.config.limits.registerConcurrency) {
-      throw new HubcastError('unavailable', 'too many registrations in progress, try again', { retryAfterS: 1 });
-    }
+    registrations.perIp.take(req.ip);
+    registrations.perClient.take(creds.id);
+    let registered = false;
     hashing++;
-    let client, ok;
     try {
-      client = await d.store.getClient(creds.id).catch((err: unknown) => {
+      let client, ok;
+      try {
+        client = await d.store.getClient(creds.id).catch((err: unknown) => {
+          throw storeDown(err);
+        });
+        ok = await verifySecret(creds.secret, client?.secretHash);
+      } finally {
+        hashing--;
+      }
+      if (!ok || !client || client.revokedAt !== null) {
+        failures.fail(req.ip, { reason: 'invalid_client', msg: 'registration rejected: invalid client', fields: clientIdField(creds.id) });
+        throw new HubcastError('invalid_client');
+      }
+      const issued = await d.tokens.issue(client.id).catch((err: unknown) => {
         throw storeDown(err);
       });
-      ok = await verifySecret(creds.secret, client?.secretHash);
+      if (issued.token === undefined) {
+        d.log.warn({ client_id: client.id, ip: req.ip }, 'registration refused: every token of the client has a live connection');
+        throw new HubcastError('token_limit', undefined, { retryAfterS: 5 });
+      }
+      registered = true;
+      d.log.info(
+        { client_id: client.id, ip: req.ip, ...(issued.revoked ? { revoked_tokens: issued.revoked } : {}) },
+        'consumer registered',
+      );
+      return reply.code(201).header('Cache-Control', 'no-store').send({
+        client_id: client.id,
+        token: issued.token,
+        token_type: 'Bearer',
+        expires_after_idle_s: d.config.tokens.idleTtl,
+        websocket_url: '/ws',
+      });
     } finally {
-      hashing--;
+      if (!registered) {
+        registrations.perIp.refund(req.ip);
+        registrations.perClient.refund(creds.id);
+      }
     }
-    if (!ok || !client || client.revokedAt !== null) {
-      failures.fail(req.ip, { reason: 'invalid_client', msg: 'registration rejected: invalid client', fields: clientIdField(creds.id) });
-      throw new HubcastError('invalid_client');
-    }
-    registrations.perIp.take(req.ip);
-    registrations.perClient.take(client.id);
-    const issued = await d.tokens.issue(client.id).catch((err: unknown) => {
-      throw storeDown(err);
-    });
-    if (issued.token === undefined) {
-      d.log.warn({ client_id: client.id, ip: req.ip }, 'registration refused: every token of the client has a live connection');
-      throw new HubcastError('token_limit', undefined, { retryAfterS: 5 });
-    }
-    d.log.info({ client_id: client.id, ip: req.ip, ...(issued.revoked ? { revoked_tokens: issued.revoked } : {}) }, 'consumer registered');
-    return reply.code(201).header('Cache-Control', 'no-store').send({
-      client_id: client.id,
-      token: issued.token,
-      token_type: 'Bearer',
-      expires_after_idle_s: d.config.tokens.idleTtl,
-      websocket_url: '/ws',
-    });
   });
 
   app.post('/consumers/tickets', async (req, reply) => {
