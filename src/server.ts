@@ -100,9 +100,14 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
   // proxy cannot throttle the backend's ingest from the same address (nor the reverse): consumer
   // entrances (POST /consumers, tickets, upgrades) share one; ingest and admin keys have their own.
   const clockNow = () => clock.now();
-  const failuresOf = (limits: { perMinute: number; burst: number }, component: string) =>
-    new AuthFailures({ budget: new FailureBudget({ ...limits, now: clockNow }), metrics, alerts, log: log.child({ component }) });
-  const consumerFailures = failuresOf(config.limits.authFailures, 'consumers');
+  const failuresOf = (limits: { perMinute: number; burst: number }, budget: string) =>
+    new AuthFailures({
+      budget: new FailureBudget({ ...limits, now: clockNow }),
+      metrics,
+      alerts,
+      log: log.child({ component: 'auth', budget }),
+    });
+  const consumerFailures = failuresOf(config.limits.authFailures, 'consumer');
   const ingestFailures = failuresOf(config.limits.ingestAuthFailures, 'ingest');
   const adminFailures = failuresOf(config.limits.ingestAuthFailures, 'admin');
   const reg = config.limits.registrations;
