@@ -15,6 +15,13 @@ import { withDb } from '../helpers/upgrade.ts';
 const FLOOD_MS = 6000;
 const MAX_REQUESTS = 4000;
 const CONCURRENCY = 16;
+/**
+ * p99 under the flood must stay below 5× the baseline p99, or this floor: generous because the test
+ * machine is shared (p99s of 50–160 ms were seen here under other suites' load). Before the fixes
+ * the same flood gave 400–530 ms with the defaults, and ≈ 990 ms with hashing allowed on the whole
+ * libuv pool.
+ */
+const LATENCY_FLOOR_MS = 250;
 
 function p99(samples: number[]): number {
   const s = [...samples].sort((a, b) => a - b);
@@ -116,7 +123,7 @@ describe('registration flood (resource test)', () => {
   it('with the defaults: ingest p99 stays near its baseline; registrations past the per-client rate get 429 and tokens stay capped', async () => {
     const f = await run({});
     expect(f.ingestSamplesUnderFlood).toBeGreaterThan(20);
-    expect(f.underFloodP99Ms).toBeLessThan(Math.max(150, 5 * f.baselineP99Ms));
+    expect(f.underFloodP99Ms).toBeLessThan(Math.max(LATENCY_FLOOR_MS, 5 * f.baselineP99Ms));
     // Default per-client allowance: a burst of 30, then 60 a minute.
     expect(f.minted).toBeLessThanOrEqual(30 + Math.ceil(f.floodMs / 1000) + 2);
     expect(f.answers.registration_rate_limited).toBeGreaterThan(0);
@@ -127,7 +134,7 @@ describe('registration flood (resource test)', () => {
     const lifted = { perClientBurst: 1_000_000, perClientPerMinute: 1_000_000, perIpBurst: 1_000_000, perIpPerMinute: 1_000_000 };
     const f = await run({ tokens: { maxPerClient: 20 }, limits: { registerConcurrency: 8, registrations: lifted } });
     expect(f.ingestSamplesUnderFlood).toBeGreaterThan(20);
-    expect(f.underFloodP99Ms).toBeLessThan(Math.max(150, 5 * f.baselineP99Ms));
+    expect(f.underFloodP99Ms).toBeLessThan(Math.max(LATENCY_FLOOR_MS, 5 * f.baselineP99Ms));
     expect(f.minted).toBeGreaterThan(20);
     expect(f.tokensStored).toBe(20);
   }, 60_000);
