@@ -91,7 +91,8 @@ export function readClientCredentials(headers: IncomingHttpHeaders, body: Buffer
 }
 
 export type UpgradeCredentials =
-  | { kind: 'token'; token: string; clientId?: string }
+  /** `subprotocol`: carried as `hubcast.bearer.<token>` (a browser's form). */
+  | { kind: 'token'; token: string; clientId?: string; subprotocol?: true }
   | { kind: 'ticket'; ticket: string }
   | { kind: 'none' }
   | { kind: 'malformed' }
@@ -119,7 +120,7 @@ export function readUpgradeCredentials(headers: IncomingHttpHeaders, query: URLS
       // Browsers fail a handshake whose answer selects no subprotocol, so hubcast.v1 must be offered too.
       if (!offered.includes(SUBPROTOCOL))
         return { kind: 'bad_request', message: `offer "${SUBPROTOCOL}" together with "${BEARER_PROTOCOL}<token>"` };
-      return { kind: 'token', token: carried.slice(BEARER_PROTOCOL.length) };
+      return { kind: 'token', token: carried.slice(BEARER_PROTOCOL.length), subprotocol: true };
     }
   }
   const ticket = query.get('ticket');

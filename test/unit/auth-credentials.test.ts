@@ -110,12 +110,17 @@ describe('readUpgradeCredentials()', () => {
     ['header pair', { client_id: ID, token: T }, '', { kind: 'token', token: T, clientId: ID }],
     ['token header alone', { token: T }, '', { kind: 'malformed' }],
     ['client_id header alone', { client_id: ID }, '', { kind: 'malformed' }],
-    ['subprotocol', { 'sec-websocket-protocol': `${SUBPROTOCOL}, hubcast.bearer.${T}` }, '', { kind: 'token', token: T }],
+    [
+      'subprotocol',
+      { 'sec-websocket-protocol': `${SUBPROTOCOL}, hubcast.bearer.${T}` },
+      '',
+      { kind: 'token', token: T, subprotocol: true },
+    ],
     [
       'subprotocol, other order and spacing',
       { 'sec-websocket-protocol': `hubcast.bearer.${T} ,${SUBPROTOCOL}` },
       '',
-      { kind: 'token', token: T },
+      { kind: 'token', token: T, subprotocol: true },
     ],
     [
       'subprotocol without hubcast.v1',
