@@ -6,7 +6,8 @@ import { createBroker } from './broker/index.ts';
 import { parseConfig } from './config/load.ts';
 import type { Config, ConfigInput } from './config/schema.ts';
 import { systemClock, type Clock } from './core/clock.ts';
-import { FailureBudget } from './core/rate-limit.ts';
+import { AuthFailures } from './auth/failures.ts';
+import { FailureBudget, RateBuckets, sourceKey } from './core/rate-limit.ts';
 import { Publisher, type PublishResult } from './core/publisher.ts';
 import { Gateway } from './gateway/gateway.ts';
 import { createHttpApp } from './http/app.ts';
@@ -92,9 +93,28 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
     clock,
     idleTtlS: config.tokens.idleTtl,
     ticketTtlS: config.tickets.ttlS,
+    maxPerClient: config.tokens.maxPerClient,
     isLive: (hash): boolean => gw.isLive(hash),
   });
-  const budget = new FailureBudget({ ...config.limits.authFailures, now: () => clock.now() });
+  // Separate budgets of failed authentications per entrance, so that browsers failing behind a
+  // proxy cannot throttle the backend's ingest from the same address (nor the reverse): consumer
+  // entrances (POST /consumers, tickets, upgrades) share one; ingest and admin keys have their own.
+  const clockNow = () => clock.now();
+  const failuresOf = (limits: { perMinute: number; burst: number }, budget: string) =>
+    new AuthFailures({
+      budget: new FailureBudget({ ...limits, now: clockNow }),
+      metrics,
+      alerts,
+      log: log.child({ component: 'auth', budget }),
+    });
+  const consumerFailures = failuresOf(config.limits.authFailures, 'consumer');
+  const ingestFailures = failuresOf(config.limits.ingestAuthFailures, 'ingest');
+  const adminFailures = failuresOf(config.limits.ingestAuthFailures, 'admin');
+  const reg = config.limits.registrations;
+  const registrations = {
+    perClient: new RateBuckets({ perMinute: reg.perClientPerMinute, burst: reg.perClientBurst, now: clockNow }),
+    perIp: new RateBuckets({ perMinute: reg.perIpPerMinute, burst: reg.perIpBurst, now: clockNow, keyOf: sourceKey }),
+  };
   const gw: Gateway = new Gateway({
     config,
     store,
@@ -105,7 +125,7 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
     clock,
     nodeId,
     alerts,
-    budget,
+    failures: consumerFailures,
   });
 
   // Read (and checked) now: a missing or bad certificate stops start-up with a ConfigError naming the key.
@@ -117,9 +137,9 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
     onInternalError: (ref) => alerts.raise({ kind: 'internal_error', detail: `HTTP handler, ref ${ref}` }),
   });
   healthRoutes(app, metrics);
-  consumerRoutes(app, { config, store, tokens, metrics, alerts, budget, log: log.child({ component: 'consumers' }) });
+  consumerRoutes(app, { config, store, tokens, failures: consumerFailures, registrations, log: log.child({ component: 'consumers' }) });
   const keys = new KeyCheck({ store, clock });
-  entityRoutes(app, { config, keys, publisher, metrics, budget, log: log.child({ component: 'ingest' }) });
+  entityRoutes(app, { config, keys, publisher, metrics, failures: ingestFailures, log: log.child({ component: 'ingest' }) });
   const runtime = new ConnectorRuntime({
     configs: config.connectors,
     sink: publisher,
@@ -131,7 +151,7 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
   });
   watchConnectors(metrics, () => runtime.list());
   hookRoutes(app, runtime);
-  adminRoutes(app, { config, store, budget, runtime });
+  adminRoutes(app, { config, store, failures: adminFailures, runtime });
   // Slow senders: complete headers within headersTimeoutMs (checked every half of it), whole requests within 30 s.
   const headersMs = config.limits.headersTimeoutMs;
   Object.assign(app.server, {
@@ -159,6 +179,11 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
     }
   };
   const housekeeping = async () => {
+    // The consumer budget is swept by the gateway's heartbeat; these here (their memory bound).
+    ingestFailures.sweep();
+    adminFailures.sweep();
+    registrations.perClient.sweep();
+    registrations.perIp.sweep();
     try {
       const now = clock.now();
       await store.trim(now);

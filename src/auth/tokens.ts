@@ -18,6 +18,7 @@ export class TokenService {
   readonly #clock: Clock;
   readonly #idleTtlMs: number;
   readonly #ticketTtlMs: number;
+  readonly #maxPerClient: number;
   /** Is this token connected right now (on this node)? Live tokens never expire. */
   readonly #isLive: (tokenHash: string) => boolean;
   /**
@@ -27,7 +28,15 @@ export class TokenService {
    */
   readonly #clients = new Map<string, ClientRecord>();
 
-  constructor(opts: { store: Store; clock: Clock; idleTtlS: number; ticketTtlS: number; isLive: (tokenHash: string) => boolean }) {
+  constructor(opts: {
+    store: Store;
+    clock: Clock;
+    idleTtlS: number;
+    ticketTtlS: number;
+    maxPerClient?: number;
+    isLive: (tokenHash: string) => boolean;
+  }) {
+    this.#maxPerClient = opts.maxPerClient ?? Number.MAX_SAFE_INTEGER;
     this.#store = opts.store;
     this.#clock = opts.clock;
     this.#idleTtlMs = opts.idleTtlS * 1000;
@@ -35,11 +44,16 @@ export class TokenService {
     this.#isLive = opts.isLive;
   }
 
-  async issue(clientId: string): Promise<string> {
+  /**
+   * A new token for the client, keeping it at most `tokens.maxPerClient` tokens (its least recently
+   * used token without a live connection is revoked to make room). `token: undefined` when every
+   * token it holds has a live connection; `revoked`: how many tokens made room.
+   */
+  async issue(clientId: string): Promise<{ token: string | undefined; revoked: number }> {
     const token = randomSecret();
     const now = this.#clock.now();
-    await this.#store.createToken({ hash: sha256(token), clientId, createdAt: now, lastUsedAt: now });
-    return token;
+    const r = await this.#store.createTokenCapped({ hash: sha256(token), clientId, createdAt: now, lastUsedAt: now }, this.#maxPerClient);
+    return { token: r.created ? token : undefined, revoked: r.revoked.length };
   }
 
   /** Validates a presented token (`clientId` given when the client named itself, e.g. header client_id). */

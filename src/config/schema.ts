@@ -69,6 +69,14 @@ export const configSchema = z
         idleTtl: durationS
           .default('30d')
           .describe('A token expires after this long unused (since its last connection ended, or since issued).'),
+        maxPerClient: z
+          .number()
+          .int()
+          .min(1)
+          .default(1000)
+          .describe(
+            'Most tokens one client_id holds. A registration past it revokes the client’s least recently used token that has no live connection; if every one is live, 429 token_limit.',
+          ),
       })
       .strict()
       .default({}),
@@ -155,8 +163,67 @@ export const configSchema = z
               .int()
               .min(1)
               .default(30)
-              .describe('Failed authentications per source IP per minute, sustained (token bucket refill).'),
-            burst: z.number().int().min(1).default(60).describe('Failed authentications a source IP may make at once before it gets 429.'),
+              .describe(
+                'Consumer entrances (POST /consumers, POST /consumers/tickets, WebSocket upgrades): failed authentications per source address per minute, sustained (token bucket refill). IPv6 sources count per /64.',
+              ),
+            burst: z
+              .number()
+              .int()
+              .min(1)
+              .default(60)
+              .describe('Consumer entrances: failed authentications a source address may make at once before it gets 429 rate_limited.'),
+          })
+          .strict()
+          .default({}),
+        ingestAuthFailures: z
+          .object({
+            perMinute: z
+              .number()
+              .int()
+              .min(1)
+              .default(30)
+              .describe(
+                'Key entrances (POST /entity, admin routes): failed key checks per source address per minute, sustained. A budget separate from the consumer one (and admin separate from ingest), so failing browsers behind one proxy cannot throttle the backend.',
+              ),
+            burst: z
+              .number()
+              .int()
+              .min(1)
+              .default(60)
+              .describe('Key entrances: failed key checks a source address may make at once before it gets 429 rate_limited.'),
+          })
+          .strict()
+          .default({}),
+        registrations: z
+          .object({
+            perClientPerMinute: z
+              .number()
+              .int()
+              .min(1)
+              .default(60)
+              .describe('Successful POST /consumers per client_id per minute, sustained (token bucket refill).'),
+            perClientBurst: z
+              .number()
+              .int()
+              .min(1)
+              .default(30)
+              .describe(
+                'Successful POST /consumers a client_id may make at once; past it, 429 registration_rate_limited with Retry-After.',
+              ),
+            perIpPerMinute: z
+              .number()
+              .int()
+              .min(1)
+              .default(120)
+              .describe('Successful POST /consumers per source address (IPv6: per /64) per minute, sustained, all clients together.'),
+            perIpBurst: z
+              .number()
+              .int()
+              .min(1)
+              .default(60)
+              .describe(
+                'Successful POST /consumers a source address may make at once; past it, 429 registration_rate_limited with Retry-After.',
+              ),
           })
           .strict()
           .default({}),
@@ -165,7 +232,9 @@ export const configSchema = z
           .int()
           .min(1)
           .default(4)
-          .describe('Client-secret checks (scrypt) running at once on POST /consumers; excess requests get 503 with Retry-After.'),
+          .describe(
+            'POST /consumers secret checks (scrypt) in progress at once; excess requests get 503 with Retry-After. However high, at most half of the libuv pool (UV_THREADPOOL_SIZE, default 4) hashes at a time.',
+          ),
         maxConnections: z
           .number()
           .int()

@@ -18,6 +18,8 @@ export const ERRORS = {
   origin_not_allowed: { status: 403, message: 'this browser origin may not connect' },
   rate_limited: { status: 429, message: 'too many failed attempts from this address; try again later' },
   connection_limit: { status: 429, message: 'too many connections from this address or client' },
+  registration_rate_limited: { status: 429, message: 'too many registrations for this client or from this address; try again later' },
+  token_limit: { status: 429, message: 'this client holds its maximum of tokens, each with a live connection' },
   payload_too_large: { status: 413, message: 'the payload exceeds the size limit' },
   unsupported_media_type: { status: 415, message: 'this content type cannot be taken here' },
   invalid_topic: { status: 400, message: 'invalid topic or pattern' },

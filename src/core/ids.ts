@@ -24,6 +24,13 @@ export function randomId(prefix: string, bytes = 12): string {
 }
 
 const SECRET_RE = /^[A-Za-z0-9_-]{43}$/;
+/** `randomId('c_')`: what `hubcast clients create` issues. Never the shape of a secret (43 characters). */
+const CLIENT_ID_RE = /^c_[A-Za-z0-9_-]{16}$/;
+
+/** Is `value` shaped like a client id? Only such values may be logged as a client id. */
+export function isClientIdFormat(value: unknown): value is string {
+  return typeof value === 'string' && CLIENT_ID_RE.test(value);
+}
 
 /** Cheap shape check done before any lookup: a 256-bit base64url value. */
 export function isSecretFormat(value: unknown): value is string {

@@ -3,10 +3,10 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { Alerts } from '../alerts/alerts.ts';
+import type { AuthFailures } from '../auth/failures.ts';
 import type { TokenCheck, TokenService } from '../auth/tokens.ts';
 import type { Config } from '../config/schema.ts';
 import type { Clock } from '../core/clock.ts';
-import type { FailureBudget } from '../core/rate-limit.ts';
 import { randomId } from '../core/ids.ts';
 import type { Publisher } from '../core/publisher.ts';
 import type { Logger } from '../logger.ts';
@@ -42,8 +42,8 @@ export interface GatewayDeps {
   clock: Clock;
   nodeId: string;
   alerts: Alerts;
-  /** Failed authentications per source IP, shared with the HTTP routes. */
-  budget: FailureBudget;
+  /** The consumer entrances' failure handler (its budget is shared with POST /consumers and tickets). */
+  failures: AuthFailures;
 }
 
 const WS_PATHS = new Set(['/ws', '/ws/publish']);
@@ -134,17 +134,13 @@ export class Gateway {
     if (version !== '13' && version !== '8') {
       return rejectUpgrade(socket, 400, 'bad_request', 'unsupported Sec-WebSocket-Version', { 'Sec-WebSocket-Version': '13, 8' });
     }
-    const { config, tokens, budget, metrics, alerts } = this.#d;
+    const { config, tokens, failures, metrics } = this.#d;
     const ip = req.socket.remoteAddress ?? '';
     const origin = req.headers.origin;
     if (origin !== undefined && this.#origins && !this.#origins.has(origin)) return rejectUpgrade(socket, 403, 'origin_not_allowed');
     // Cheap refusals first: a source past its failure budget gets no lookup at all.
-    const wait = budget.retryAfterS(ip);
-    if (wait > 0) {
-      metrics.authFailures.inc({ reason: 'rate_limited' });
-      alerts.raise({ kind: 'invalid_token', ip, detail: 'rate_limited' });
-      return rejectUpgrade(socket, 429, 'rate_limited', undefined, { 'Retry-After': String(wait) });
-    }
+    const wait = failures.retryAfterS(ip, { alert: true });
+    if (wait > 0) return rejectUpgrade(socket, 429, 'rate_limited', undefined, { 'Retry-After': String(wait) });
     const { maxConnections, connectionsPerIp } = config.limits;
     if (maxConnections > 0 && this.#peers.size >= maxConnections) {
       return rejectUpgrade(socket, 503, 'unavailable', 'this node is at its connection limit', { 'Retry-After': '5' });
@@ -185,10 +181,7 @@ export class Gateway {
   }
 
   #unauthorized(socket: Duplex, reason: string, ip: string): void {
-    this.#d.budget.fail(ip);
-    this.#d.metrics.authFailures.inc({ reason });
-    this.#d.log.info({ reason, ip }, 'connection rejected: invalid credentials');
-    this.#d.alerts.raise({ kind: 'invalid_token', ip, detail: reason });
+    this.#d.failures.fail(ip, { reason, msg: 'connection rejected: invalid credentials', alert: reason });
     rejectUpgrade(socket, 401, 'unauthorized');
   }
 
@@ -392,7 +385,7 @@ export class Gateway {
   }
 
   #sweep(): void {
-    this.#d.budget.sweep();
+    this.#d.failures.sweep();
     const now = this.#d.clock.now();
     for (const [k, s] of this.#strikes) if (now - s.since > 60_000) this.#strikes.delete(k);
     for (const peer of this.#peers.values()) {

@@ -1,77 +1,23 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
+import { readBearer, readClientCredentials } from '../auth/credentials.ts';
+import { clientIdField, type AuthFailures } from '../auth/failures.ts';
 import { verifySecret } from '../auth/secrets.ts';
-import type { Alerts } from '../alerts/alerts.ts';
 import type { TokenService } from '../auth/tokens.ts';
 import type { Config } from '../config/schema.ts';
 import { HubcastError } from '../core/errors.ts';
-import type { FailureBudget } from '../core/rate-limit.ts';
+import type { RateBuckets } from '../core/rate-limit.ts';
 import type { Logger } from '../logger.ts';
-import type { Metrics } from '../metrics.ts';
 import type { Store } from '../store/store.ts';
 
 export interface ConsumerRouteDeps {
   config: Config;
   store: Store;
   tokens: TokenService;
-  metrics: Metrics;
-  alerts: Alerts;
-  /** Failed authentications per source IP (shared with the gateway). */
-  budget: FailureBudget;
+  /** The consumer entrances' failure handler (its budget is shared with the gateway, not with ingest). */
+  failures: AuthFailures;
+  /** Successful registrations per client_id and per source address (`limits.registrations`). */
+  registrations: { perClient: RateBuckets; perIp: RateBuckets };
   log: Logger;
-}
-
-const MAX_CRED = 256;
-
-function str(v: unknown): string | undefined {
-  return typeof v === 'string' && v.length > 0 && v.length <= MAX_CRED ? v : undefined;
-}
-
-function header(req: FastifyRequest, name: string): string | undefined {
-  const v = req.headers[name];
-  return Array.isArray(v) ? v[0] : v;
-}
-
-/** Client credentials from the JSON body, the `client_id`/`client_secret` headers, or HTTP Basic. */
-function readClientCredentials(req: FastifyRequest): { id: string; secret: string } {
-  const bad = (msg: string) => new HubcastError('bad_request', msg);
-  const body = req.body as Buffer | undefined;
-  if (body && body.length > 0) {
-    const ct = (header(req, 'content-type') ?? '').split(';')[0]!.trim().toLowerCase();
-    if (ct !== 'application/json')
-      throw bad('send credentials as application/json, as headers client_id and client_secret, or as HTTP Basic');
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(body.toString('utf8'));
-    } catch {
-      throw bad('the body is not valid JSON');
-    }
-    const o = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as Record<string, unknown>;
-    if (o.client_id !== undefined || o.client_secret !== undefined) {
-      const id = str(o.client_id);
-      const secret = str(o.client_secret);
-      if (!id || !secret) throw bad('client_id and client_secret must be non-empty strings');
-      return { id, secret };
-    }
-  }
-  const hid = header(req, 'client_id');
-  const hsecret = header(req, 'client_secret');
-  if (hid !== undefined || hsecret !== undefined) {
-    const id = str(hid);
-    const secret = str(hsecret);
-    if (!id || !secret) throw bad('both headers client_id and client_secret are required');
-    return { id, secret };
-  }
-  const auth = header(req, 'authorization');
-  if (auth !== undefined) {
-    const m = /^Basic +([A-Za-z0-9+/=]+)$/i.exec(auth.trim());
-    const decoded = m ? Buffer.from(m[1]!, 'base64').toString('utf8') : '';
-    const i = decoded.indexOf(':');
-    const id = i > 0 ? str(decoded.slice(0, i)) : undefined;
-    const secret = i > 0 ? str(decoded.slice(i + 1)) : undefined;
-    if (!id || !secret) throw bad('malformed HTTP Basic credentials');
-    return { id, secret };
-  }
-  throw bad('client credentials are required: JSON body {"client_id","client_secret"}, headers client_id and client_secret, or HTTP Basic');
 }
 
 function storeDown(err: unknown): HubcastError {
@@ -80,58 +26,81 @@ function storeDown(err: unknown): HubcastError {
 
 /** POST /consumers (register → token) and POST /consumers/tickets (token → single-use ticket). */
 export function consumerRoutes(app: FastifyInstance, d: ConsumerRouteDeps): void {
-  // scrypt runs on libuv's pool; a small cap keeps registration floods from starving it.
+  const { failures, registrations } = d;
+  // Requests past this many secret checks in progress get 503 at once rather than queue; the checks
+  // themselves never take more than half of libuv's pool (auth/secrets.ts).
   let hashing = 0;
   app.post('/consumers', async (req, reply) => {
-    const wait = d.budget.retryAfterS(req.ip);
-    if (wait > 0) {
-      d.metrics.authFailures.inc({ reason: 'rate_limited' });
-      throw new HubcastError('rate_limited', undefined, { retryAfterS: wait });
-    }
-    const creds = readClientCredentials(req);
+    const wait = failures.retryAfterS(req.ip);
+    if (wait > 0) throw new HubcastError('rate_limited', undefined, { retryAfterS: wait });
+    const creds = readClientCredentials(req.headers, req.body as Buffer | undefined);
+    if (!creds.ok) throw new HubcastError('bad_request', creds.message);
+    // Checked before the (slow) secret check, so a client past its allowance costs no hashing. The
+    // allowance is reserved now (concurrent requests cannot all slip through on the last token) and
+    // given back unless the registration succeeds: callers without the secret cannot use it up.
     if (hashing >= d.config.limits.registerConcurrency) {
       throw new HubcastError('unavailable', 'too many registrations in progress, try again', { retryAfterS: 1 });
     }
+    const slowDown = Math.max(registrations.perIp.retryAfterS(req.ip), registrations.perClient.retryAfterS(creds.id));
+    if (slowDown > 0) {
+      d.log.info({ ...clientIdField(creds.id), ip: req.ip }, 'registration refused: registration rate limit');
+      throw new HubcastError('registration_rate_limited', undefined, { retryAfterS: slowDown });
+    }
+    registrations.perIp.take(req.ip);
+    registrations.perClient.take(creds.id);
+    let registered = false;
     hashing++;
-    let client, ok;
     try {
-      client = await d.store.getClient(creds.id).catch((err: unknown) => {
+      let client, ok;
+      try {
+        client = await d.store.getClient(creds.id).catch((err: unknown) => {
+          throw storeDown(err);
+        });
+        ok = await verifySecret(creds.secret, client?.secretHash);
+      } finally {
+        hashing--;
+      }
+      if (!ok || !client || client.revokedAt !== null) {
+        failures.fail(req.ip, { reason: 'invalid_client', msg: 'registration rejected: invalid client', fields: clientIdField(creds.id) });
+        throw new HubcastError('invalid_client');
+      }
+      const issued = await d.tokens.issue(client.id).catch((err: unknown) => {
         throw storeDown(err);
       });
-      ok = await verifySecret(creds.secret, client?.secretHash);
+      if (issued.token === undefined) {
+        d.log.warn({ client_id: client.id, ip: req.ip }, 'registration refused: every token of the client has a live connection');
+        throw new HubcastError('token_limit', undefined, { retryAfterS: 5 });
+      }
+      registered = true;
+      d.log.info(
+        { client_id: client.id, ip: req.ip, ...(issued.revoked ? { revoked_tokens: issued.revoked } : {}) },
+        'consumer registered',
+      );
+      return reply.code(201).header('Cache-Control', 'no-store').send({
+        client_id: client.id,
+        token: issued.token,
+        token_type: 'Bearer',
+        expires_after_idle_s: d.config.tokens.idleTtl,
+        websocket_url: '/ws',
+      });
     } finally {
-      hashing--;
+      if (!registered) {
+        registrations.perIp.refund(req.ip);
+        registrations.perClient.refund(creds.id);
+      }
     }
-    if (!ok || !client || client.revokedAt !== null) {
-      d.budget.fail(req.ip);
-      d.metrics.authFailures.inc({ reason: 'invalid_client' });
-      d.log.info({ client_id: creds.id.slice(0, 64), ip: req.ip }, 'registration rejected: invalid client');
-      throw new HubcastError('invalid_client');
-    }
-    const token = await d.tokens.issue(client.id).catch((err: unknown) => {
-      throw storeDown(err);
-    });
-    d.log.info({ client_id: client.id, ip: req.ip }, 'consumer registered');
-    return reply
-      .code(201)
-      .header('Cache-Control', 'no-store')
-      .send({ client_id: client.id, token, token_type: 'Bearer', expires_after_idle_s: d.config.tokens.idleTtl, websocket_url: '/ws' });
   });
 
   app.post('/consumers/tickets', async (req, reply) => {
-    const wait = d.budget.retryAfterS(req.ip);
-    if (wait > 0) {
-      d.metrics.authFailures.inc({ reason: 'rate_limited' });
-      throw new HubcastError('rate_limited', undefined, { retryAfterS: wait });
-    }
-    const m = /^Bearer +(\S+)$/i.exec((header(req, 'authorization') ?? '').trim());
-    const check = m
-      ? await d.tokens.check(m[1]!).catch((err: unknown) => Promise.reject(storeDown(err)))
-      : ({ ok: false, reason: 'missing' } as const);
+    const wait = failures.retryAfterS(req.ip);
+    if (wait > 0) throw new HubcastError('rate_limited', undefined, { retryAfterS: wait });
+    const bearer = readBearer(req.headers);
+    const check =
+      bearer.kind === 'bearer'
+        ? await d.tokens.check(bearer.token).catch((err: unknown) => Promise.reject(storeDown(err)))
+        : ({ ok: false, reason: bearer.kind === 'none' ? 'missing' : 'malformed' } as const);
     if (!check.ok) {
-      d.budget.fail(req.ip);
-      d.alerts.raise({ kind: 'invalid_token', ip: req.ip, detail: `ticket request: ${check.reason}` });
-      d.metrics.authFailures.inc({ reason: check.reason });
+      failures.fail(req.ip, { reason: check.reason, msg: 'ticket refused: invalid token', alert: `ticket request: ${check.reason}` });
       throw new HubcastError('unauthorized');
     }
     const { ticket, expiresInS } = await d.tokens.issueTicket(check.token.hash).catch((err: unknown) => {

@@ -2,11 +2,12 @@ import { TextDecoder } from 'node:util';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { cidrBlockList, type Config } from '../config/schema.ts';
 import { HubcastError } from '../core/errors.ts';
-import type { FailureBudget } from '../core/rate-limit.ts';
 import { jsonPayload, type PublishInput, type Publisher } from '../core/publisher.ts';
 import { isValidTopic } from '../core/topics.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
+import { readBearer } from '../auth/credentials.ts';
+import type { AuthFailures } from '../auth/failures.ts';
 import type { KeyCheck } from '../auth/keys.ts';
 import { clientAddress, inList } from './ip.ts';
 
@@ -15,7 +16,8 @@ export interface EntityRouteDeps {
   keys: KeyCheck;
   publisher: Publisher;
   metrics: Metrics;
-  budget: FailureBudget;
+  /** The ingest entrance's failure handler: a budget of its own, apart from the consumer entrances'. */
+  failures: AuthFailures;
   log: Logger;
 }
 
@@ -50,14 +52,12 @@ export function entityRoutes(app: FastifyInstance, d: EntityRouteDeps): void {
         throw new HubcastError('ip_not_allowed');
       }
       if (!config.ingest.requireKey) return;
-      const wait = d.budget.retryAfterS(addr);
+      const wait = d.failures.retryAfterS(addr);
       if (wait > 0) throw new HubcastError('rate_limited', undefined, { retryAfterS: wait });
-      const m = /^Bearer +(\S+)$/i.exec((req.headers.authorization ?? '').trim());
-      const key = await d.keys.find(m?.[1]);
+      const bearer = readBearer(req.headers);
+      const key = await d.keys.find(bearer.kind === 'bearer' ? bearer.token : undefined);
       if (!key) {
-        d.budget.fail(addr);
-        metrics.authFailures.inc({ reason: 'invalid_key' });
-        d.log.info({ ip: addr }, 'ingest rejected: missing or invalid key');
+        d.failures.fail(addr, { reason: 'invalid_key', msg: 'ingest rejected: missing or invalid key' });
         throw new HubcastError('invalid_key');
       }
     });

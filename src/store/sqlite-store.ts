@@ -298,6 +298,44 @@ export class SqliteStore implements Store {
     await this.#durable();
   }
 
+  async createTokenCapped(t: TokenRecord, max: number): Promise<{ created: boolean; revoked: string[] }> {
+    const db = this.#d;
+    const outcome = db.transaction(() => {
+      const count = db.prepare('SELECT COUNT(*) FROM tokens WHERE client_id = ?').pluck().get(t.clientId) as number;
+      const need = count + 1 - max;
+      const revoked: string[] = [];
+      if (need > 0) {
+        const live = new Set<string>();
+        for (const c of this.#live.values()) if (c.clientId === t.clientId) live.add(c.tokenHash);
+        const rows = db.prepare('SELECT hash, created_at, last_used_at FROM tokens WHERE client_id = ?').all(t.clientId) as {
+          hash: string;
+          created_at: number;
+          last_used_at: number;
+        }[];
+        // Least recently used first, by the latest use even when it is not written yet.
+        const idle = rows
+          .filter((r) => !live.has(r.hash))
+          .map((r) => ({ hash: r.hash, used: Math.max(r.last_used_at, this.#touches.get(r.hash) ?? 0), created: r.created_at }))
+          .sort((a, b) => a.used - b.used || a.created - b.created || (a.hash < b.hash ? -1 : 1));
+        if (idle.length < need) return { created: false, revoked };
+        const del = db.prepare('DELETE FROM tokens WHERE hash = ?');
+        for (const r of idle.slice(0, need)) {
+          del.run(r.hash);
+          this.#touches.delete(r.hash);
+          revoked.push(r.hash);
+        }
+      }
+      db.prepare('INSERT INTO tokens (hash, client_id, created_at, last_used_at) VALUES (?, ?, ?, ?)').run(
+        t.hash,
+        t.clientId,
+        t.createdAt,
+        t.lastUsedAt,
+      );
+      return { created: true, revoked };
+    })();
+    return outcome.created ? this.#durable(outcome) : outcome;
+  }
+
   async getToken(hash: string): Promise<TokenRecord | undefined> {
     const r = this.#s.getToken.get(hash) as { hash: string; client_id: string; created_at: number; last_used_at: number } | undefined;
     return (

@@ -137,6 +137,27 @@ export interface Store {
   revokeKey(nameOrId: string, at: number): Promise<boolean>;
 
   createToken(token: TokenRecord): Promise<void>;
+  /**
+   * Creates `token` while keeping its client at most `max` tokens — the cap on live tokens per
+   * client (`tokens.maxPerClient`), so that one client looping `POST /consumers` cannot grow the
+   * token table without bound.
+   *
+   * Contract:
+   * - Atomic: counting the client's tokens, revoking and inserting happen in one transaction, so
+   *   concurrent calls (on this node or, for a cluster store, on others) never leave the client
+   *   with more than `max` tokens created through this method.
+   * - When the client already holds `max` (or more) tokens, the fewest tokens needed to make room
+   *   are deleted first: least recently used first (by `lastUsedAt`, including `touchToken` times
+   *   not yet written; ties by `createdAt`) — what OAuth servers do when a client exceeds its grant
+   *   limit.
+   * - A token with a live connection (one recorded with `addConnection` on any node) is never
+   *   deleted. If there are not enough tokens without one, nothing changes and `created` is false
+   *   (the caller answers 429 token_limit).
+   * - `revoked` lists the hashes of the deleted tokens. Tickets of a deleted token are left to
+   *   expire: redeeming one finds no token and fails.
+   * - Resolves once the change is durable (like `createToken`).
+   */
+  createTokenCapped(token: TokenRecord, max: number): Promise<{ created: boolean; revoked: string[] }>;
   /** The token, with the latest `touchToken` time even when that is not written yet. */
   getToken(hash: string): Promise<TokenRecord | undefined>;
   /**

@@ -36,8 +36,8 @@ describe('flood resistance and limits', () => {
     expect((await attempt(good, '127.0.0.2')).status).toBe(101);
   });
 
-  it('failed registrations and bad ingest keys spend the same budget', async () => {
-    h = await startServer({ limits: { authFailures: { perMinute: 1, burst: 3 } } });
+  it('failed registrations and ticket requests spend the consumer budget (bad ingest keys spend their own)', async () => {
+    h = await startServer({ limits: { authFailures: { perMinute: 1, burst: 3 }, ingestAuthFailures: { perMinute: 1, burst: 3 } } });
     const creds = await h.createClient();
     const bad = { ...creds, client_secret: 'wrong' };
     const post = () =>
@@ -50,6 +50,9 @@ describe('flood resistance and limits', () => {
       body: JSON.stringify({ topic: 'a', data: 1 }),
     });
     expect(ingest.status).toBe(401);
+    expect((await post()).status).toBe(401);
+    const tickets = await h.fetchJson('/consumers/tickets', { method: 'POST', headers: { authorization: `Bearer ${BOGUS}` } });
+    expect(tickets.status).toBe(429);
     const limited = await post();
     expect(limited.status).toBe(429);
     expect(limited.body.error.code).toBe('rate_limited');

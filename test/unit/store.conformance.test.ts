@@ -76,6 +76,65 @@ for (const impl of implementations) {
       await s.close();
     });
 
+    it('tokens: capped creation revokes the least recently used idle tokens first, never a live one, never another client’s', async () => {
+      const s = await open();
+      const tok = (hash: string, clientId: string, at: number) => ({ hash, clientId, createdAt: at, lastUsedAt: at });
+      await s.createToken(tok('a', 'c', 1)); // oldest, but live
+      await s.createToken(tok('b', 'c', 2));
+      await s.createToken(tok('c', 'c', 3));
+      await s.createToken(tok('other', 'd', 0));
+      await s.touchToken('b', 10); // used recently (not written yet): now newer than c
+      await s.addConnection({ id: 'x', clientId: 'c', tokenHash: 'a', nodeId: 'n', connectedAt: 1, remoteAddress: '::1' });
+      expect(await s.createTokenCapped(tok('n1', 'c', 20), 3)).toEqual({ created: true, revoked: ['c'] });
+      expect(await s.getToken('c')).toBeUndefined();
+      for (const h of ['a', 'b', 'n1', 'other']) expect(await s.getToken(h)).toBeDefined();
+      // Under the cap nothing is revoked.
+      expect(await s.createTokenCapped(tok('d1', 'd', 20), 3)).toEqual({ created: true, revoked: [] });
+      // A lower cap than the client already holds: as many as needed go, oldest first.
+      expect(await s.createTokenCapped(tok('n2', 'c', 21), 2)).toEqual({ created: true, revoked: ['b', 'n1'] });
+      expect(await s.getToken('a')).toBeDefined();
+      expect((await s.getToken('n2'))?.clientId).toBe('c');
+      await s.close();
+    });
+
+    it('tokens: capped creation changes nothing when every token of the client is live', async () => {
+      const s = await open();
+      await s.createToken({ hash: 'a', clientId: 'c', createdAt: 1, lastUsedAt: 1 });
+      await s.createToken({ hash: 'b', clientId: 'c', createdAt: 2, lastUsedAt: 2 });
+      await s.addConnection({ id: 'x', clientId: 'c', tokenHash: 'a', nodeId: 'n1', connectedAt: 1, remoteAddress: '::1' });
+      await s.addConnection({ id: 'y', clientId: 'c', tokenHash: 'b', nodeId: 'n2', connectedAt: 1, remoteAddress: '::1' });
+      expect(await s.createTokenCapped({ hash: 'n', clientId: 'c', createdAt: 3, lastUsedAt: 3 }, 2)).toEqual({
+        created: false,
+        revoked: [],
+      });
+      expect(await s.getToken('n')).toBeUndefined();
+      expect(await s.getToken('a')).toBeDefined();
+      expect(await s.getToken('b')).toBeDefined();
+      // Once a connection ends, its token can make room.
+      await s.removeConnection('y');
+      expect(await s.createTokenCapped({ hash: 'n', clientId: 'c', createdAt: 3, lastUsedAt: 3 }, 2)).toEqual({
+        created: true,
+        revoked: ['b'],
+      });
+      await s.close();
+    });
+
+    it('tokens: concurrent capped creations never leave a client over the cap, and are durable', async () => {
+      const dir = tempDir();
+      const s = await open({}, dir);
+      const hashes = Array.from({ length: 20 }, (_, i) => `t${i}`);
+      const results = await Promise.all(
+        hashes.map((hash, i) => s.createTokenCapped({ hash, clientId: 'c', createdAt: i, lastUsedAt: i }, 3)),
+      );
+      expect(results.every((r) => r.created)).toBe(true);
+      await s.close();
+      const again = await open({}, dir);
+      const kept = [];
+      for (const h of hashes) if (await again.getToken(h)) kept.push(h);
+      expect(kept).toEqual(['t17', 't18', 't19']);
+      await again.close();
+    });
+
     it('tickets are single use and expire', async () => {
       const s = await open();
       await s.createTicket('t1', 'tok', 1000);
