@@ -4,7 +4,7 @@ export const SUBPROTOCOL = 'hubcast.v1';
 const BEARER_PROTOCOL = 'hubcast.bearer.';
 
 export type Credentials =
-  | { kind: 'token'; token: string; clientId?: string }
+  | { kind: 'token'; token: string; clientId?: string; subprotocol?: true }
   | { kind: 'ticket'; ticket: string }
   | { kind: 'none' }
   | { kind: 'malformed' }
@@ -39,7 +39,7 @@ export function readCredentials(req: IncomingMessage, query: URLSearchParams): C
       // Browsers fail a handshake whose answer selects no subprotocol, so hubcast.v1 must be offered too.
       if (!offered.includes(SUBPROTOCOL))
         return { kind: 'bad_request', message: `offer "${SUBPROTOCOL}" together with "${BEARER_PROTOCOL}<token>"` };
-      return { kind: 'token', token: bearer.slice(BEARER_PROTOCOL.length) };
+      return { kind: 'token', token: bearer.slice(BEARER_PROTOCOL.length), subprotocol: true };
     }
   }
   const ticket = query.get('ticket');
