@@ -141,6 +141,26 @@ describe('every HTTP error is the documented JSON body', () => {
     }
   });
 
+  it("an unacceptable Sec-WebSocket-Extensions (ws.perMessageDeflate on) → JSON 400, not the WebSocket library's text", async () => {
+    h = await startServer({ ws: { perMessageDeflate: true } });
+    const token = await h.register(await h.createClient());
+    const r = await rawHttp(h.port, [
+      [
+        'GET /ws HTTP/1.1',
+        'Host: x',
+        'Connection: Upgrade',
+        'Upgrade: websocket',
+        'Sec-WebSocket-Version: 13',
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
+        `Authorization: Bearer ${token}`,
+        'Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=99',
+      ].join('\r\n') + '\r\n\r\n',
+    ]);
+    expect(r.status).toBe(400);
+    expect(r.headers['content-type']).toMatch(/^application\/json/);
+    expect(JSON.parse(r.body).error).toMatchObject({ code: 'bad_request', message: expect.stringContaining('Sec-WebSocket-Extensions') });
+  });
+
   it('a bearer subprotocol without hubcast.v1 → 400 saying what to offer', async () => {
     h = await startServer();
     const token = await h.register(await h.createClient());
