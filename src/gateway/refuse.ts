@@ -16,14 +16,15 @@ import { RefusalLog } from './refusal-log.ts';
  * these, the error code as the close reason. 40xx: reconnect later with backoff; 45xx: do not
  * reconnect automatically. The last digit echoes the HTTP status where one fits (401, 403).
  */
-export const REFUSAL_CLOSE: Partial<Record<ErrorCode, number>> = {
+export const REFUSAL_CLOSE = {
   duplicate_connection: 4010,
   rate_limited: 4011,
   connection_limit: 4012,
   unavailable: 4013,
   unauthorized: 4511,
   origin_not_allowed: 4513,
-};
+} as const satisfies Partial<Record<ErrorCode, number>>;
+const closeCodeOf: Partial<Record<ErrorCode, number>> = REFUSAL_CLOSE;
 
 /** Codes whose refusals another part of the gateway already logs, one line each. */
 const LOGGED_ELSEWHERE: ReadonlySet<ErrorCode> = new Set(['unauthorized', 'duplicate_connection']);
@@ -90,7 +91,7 @@ export class Refuser {
    */
   refuse(up: Upgrade, status: number, code: ErrorCode, message?: string, headers?: Record<string, string>): void {
     if (up.ticket !== undefined) this.burn(up);
-    const close = up.browser ? REFUSAL_CLOSE[code] : undefined;
+    const close = up.browser ? closeCodeOf[code] : undefined;
     const told = close !== undefined && this.#mayClose(up.ip) ? this.#closeAfterHandshake(up, close, code) : false;
     if (!LOGGED_ELSEWHERE.has(code))
       this.#log.note(code, up.ip, { status, ...(told ? { close } : {}), message, origin: up.req.headers.origin });
