@@ -118,7 +118,7 @@ export class Refuser {
     return true;
   }
 
-  /** Completes the handshake and closes at once; false when ws could not (the socket is then handled). */
+  /** Completes the handshake and closes at once; false only when nothing was written (the caller answers over HTTP). */
   #closeAfterHandshake(up: Upgrade, close: number, code: ErrorCode): boolean {
     if (!up.socket.writable || up.socket.destroyed) return false;
     let done = false;
