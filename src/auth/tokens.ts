@@ -88,6 +88,14 @@ export class TokenService {
     return { ticket, expiresInS: Math.round(this.#ticketTtlMs / 1000) };
   }
 
+  /**
+   * Uses up a ticket without checking it: for an upgrade refused before its ticket was redeemed (a
+   * ticket is single use whatever the outcome). Costs what a redeem costs: one hash, one delete.
+   */
+  async burnTicket(ticket: string): Promise<void> {
+    if (isSecretFormat(ticket)) await this.#store.consumeTicket(sha256(ticket), this.#clock.now());
+  }
+
   /** Single use: the ticket is gone after this call, valid or not. */
   async redeemTicket(ticket: string): Promise<TokenCheck> {
     if (!isSecretFormat(ticket)) return { ok: false, reason: 'malformed' };

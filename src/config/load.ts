@@ -135,7 +135,9 @@ function describeIssue(issue: z.ZodIssue, sources: Map<string, string>): string 
   }
   const leaf = CONFIG_KEYS.find((k) => path === k.path || path.startsWith(k.path + '.'));
   const src = sources.get(leaf?.path ?? path);
-  return `${leaf?.path ?? path}: ${issue.message}${src ? ` (from ${src})` : ''}`;
+  // A list entry is named by its index (`ws.allowedOrigins[1]`), so the message points at the entry.
+  const index = leaf && /^\.(\d+)$/.exec(path.slice(leaf.path.length))?.[1];
+  return `${leaf?.path ?? path}${index ? `[${index}]` : ''}: ${issue.message}${src ? ` (from ${src})` : ''}`;
 }
 
 /** Validate an object against the schema; throws ConfigError naming the key. Returns a frozen config. */

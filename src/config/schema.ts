@@ -43,6 +43,33 @@ const cidrList = z.array(z.string().refine(validCidr, (v) => ({ message: `not an
 
 const port = z.number().int().min(0).max(65535);
 
+/**
+ * An entry of ws.allowedOrigins must be an origin exactly as a browser sends it (scheme, host and a
+ * non-default port; lower case; no slash or path), else it would silently never match; "*" = any.
+ */
+function checkOrigin(v: string, ctx: z.RefinementCtx): void {
+  if (v === '*') return;
+  let url: URL | undefined;
+  try {
+    url = new URL(v);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `"${v}" is not an origin; write scheme and host, e.g. https://app.example.com` });
+  } else if (url.origin !== v) {
+    const why =
+      url.username || url.password
+        ? 'has credentials'
+        : url.pathname !== '/' || url.search || url.hash
+          ? 'has a path'
+          : v.endsWith('/')
+            ? 'has a trailing slash'
+            : 'is not written as a browser sends it (lower case, no default port)';
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `"${v}" ${why}; an origin is exactly ${url.origin}` });
+  }
+}
+
 export const configSchema = z
   .object({
     host: z.string().min(1).default('0.0.0.0').describe('Address to listen on.'),
@@ -116,9 +143,28 @@ export const configSchema = z
           .default(false)
           .describe('Offer permessage-deflate compression (costs CPU and memory per connection).'),
         allowedOrigins: z
-          .array(z.string().min(1))
+          .array(z.string().superRefine(checkOrigin))
           .default([])
-          .describe('Browser origins allowed to connect (exact match, e.g. https://app.example.com); empty = any. Others get 403.'),
+          .describe(
+            'Browser origins allowed to connect (exact match, e.g. https://app.example.com); empty or "*" = any. Others get 403 (close 4513).',
+          ),
+        closeRefusals: z
+          .object({
+            perMinute: z
+              .number()
+              .int()
+              .min(1)
+              .default(30)
+              .describe('Refusals told to a browser form (ticket, bearer subprotocol) by close code, per source IP per minute.'),
+            burst: z
+              .number()
+              .int()
+              .min(1)
+              .default(10)
+              .describe('Such refusals a source IP may get at once; past the budget, refusals are plain HTTP statuses again.'),
+          })
+          .strict()
+          .default({}),
       })
       .strict()
       .default({}),

@@ -32,6 +32,9 @@ export const ERRORS = {
   too_many_subscriptions: { status: 400, message: 'the subscription limit of this connection is reached' },
   unavailable: { status: 503, message: 'temporarily unavailable, try again later' },
   internal_error: { status: 500, message: 'internal error' },
+  headers_too_large: { status: 431, message: 'the request headers are too large' },
+  request_timeout: { status: 408, message: 'the request headers did not arrive in time' },
+  expectation_failed: { status: 417, message: 'only "Expect: 100-continue" is supported' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

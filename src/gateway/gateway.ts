@@ -16,7 +16,8 @@ import { readCredentials, SUBPROTOCOL } from './credentials.ts';
 import { controlFrame, errorFrame } from './frames.ts';
 import { Hub } from './hub.ts';
 import { Peer } from './peer.ts';
-import { rejectUpgrade } from './reject.ts';
+import { checkHandshake } from './handshake.ts';
+import { Refuser, wsClientError, type Upgrade } from './refuse.ts';
 import { Session } from './session.ts';
 
 /** WebSocket close codes (docs/websocket.md). 4500–4999: do not reconnect automatically. */
@@ -47,7 +48,6 @@ export interface GatewayDeps {
 }
 
 const WS_PATHS = new Set(['/ws', '/ws/publish']);
-const WS_KEY = /^[+/0-9A-Za-z]{22}==$/;
 const DUPLICATE_ALERT_STRIKES = 3;
 
 /**
@@ -73,12 +73,20 @@ export class Gateway {
   readonly #strikes = new Map<string, { since: number; count: number }>();
   readonly #perIp = new Map<string, number>();
   readonly #origins: ReadonlySet<string> | undefined;
+  readonly #refuser: Refuser;
   #heartbeat: NodeJS.Timeout | undefined;
   #closing = false;
 
   constructor(deps: GatewayDeps) {
     this.#d = deps;
-    this.#origins = deps.config.ws.allowedOrigins.length ? new Set(deps.config.ws.allowedOrigins) : undefined;
+    const origins = deps.config.ws.allowedOrigins;
+    this.#origins = origins.length && !origins.includes('*') ? new Set(origins) : undefined;
+    this.#refuser = new Refuser({
+      closeRefusals: deps.config.ws.closeRefusals,
+      log: deps.log,
+      burnTicket: (ticket) => deps.tokens.burnTicket(ticket),
+      now: () => deps.clock.now(),
+    });
     this.hub = new Hub((n) => deps.metrics.messagesOut.inc(n));
     this.#wss = new WebSocketServer({
       noServer: true,
@@ -87,6 +95,7 @@ export class Gateway {
       maxPayload: deps.config.ws.maxPayload,
       handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
     });
+    this.#wss.on('wsClientError', wsClientError);
     this.#session = new Session({
       config: deps.config,
       store: deps.store,
@@ -113,45 +122,48 @@ export class Gateway {
     this.#heartbeat.unref();
   }
 
-  /** The HTTP server's `upgrade` listener. */
+  /**
+   * The HTTP server's `upgrade` listener. Every refusal goes through the Refuser: a JSON HTTP status,
+   * or for the browser forms a handshake closed at once with a close code; a ticket in the URL is
+   * used up by any refusal once the request is a /ws upgrade.
+   */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', destroySocket);
-    if (this.#closing) return rejectUpgrade(socket, 503, 'unavailable', 'the server is shutting down', { 'Retry-After': '1' });
+    const ip = req.socket.remoteAddress ?? '';
+    const up: Upgrade = { req, socket, head, ip, browser: false, ticket: undefined };
+    const refuse = this.#refuser;
     let url: URL;
     try {
       url = new URL(req.url ?? '/', 'http://localhost');
     } catch {
-      return rejectUpgrade(socket, 400, 'bad_request');
+      return refuse.refuse(up, 400, 'bad_request');
     }
-    if (!WS_PATHS.has(url.pathname)) return rejectUpgrade(socket, 404, 'not_found');
+    if (!WS_PATHS.has(url.pathname)) return refuse.refuse(up, 404, 'not_found');
+    up.ticket = url.searchParams.get('ticket') ?? undefined;
     // The handshake's shape is checked here so that ws never answers with its own (non-JSON) error.
-    if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket' || req.method !== 'GET') {
-      return rejectUpgrade(socket, 400, 'bad_request', 'expected a WebSocket upgrade (GET with Upgrade: websocket)');
-    }
-    if (!WS_KEY.test(req.headers['sec-websocket-key'] ?? ''))
-      return rejectUpgrade(socket, 400, 'bad_request', 'missing or invalid Sec-WebSocket-Key');
-    const version = req.headers['sec-websocket-version'];
-    if (version !== '13' && version !== '8') {
-      return rejectUpgrade(socket, 400, 'bad_request', 'unsupported Sec-WebSocket-Version', { 'Sec-WebSocket-Version': '13, 8' });
-    }
+    const fault = checkHandshake(req);
+    if (fault) return refuse.refuse(up, 400, 'bad_request', fault.message, fault.headers);
+    const creds = readCredentials(req, url.searchParams);
+    up.browser = creds.kind === 'ticket' || (creds.kind === 'token' && creds.subprotocol === true);
+    // A ticket beside other credentials is not redeemed, but it was presented: used up now.
+    if (creds.kind !== 'ticket') refuse.burn(up);
+    if (creds.kind === 'bad_request') return refuse.refuse(up, 400, 'bad_request', creds.message);
+    if (this.#closing) return refuse.refuse(up, 503, 'unavailable', 'the server is shutting down', { 'Retry-After': '1' });
     const { config, tokens, failures, metrics } = this.#d;
-    const ip = req.socket.remoteAddress ?? '';
     const origin = req.headers.origin;
-    if (origin !== undefined && this.#origins && !this.#origins.has(origin)) return rejectUpgrade(socket, 403, 'origin_not_allowed');
+    if (origin !== undefined && this.#origins && !this.#origins.has(origin)) return refuse.refuse(up, 403, 'origin_not_allowed');
     // Cheap refusals first: a source past its failure budget gets no lookup at all.
     const wait = failures.retryAfterS(ip, { alert: true });
-    if (wait > 0) return rejectUpgrade(socket, 429, 'rate_limited', undefined, { 'Retry-After': String(wait) });
+    if (wait > 0) return refuse.refuse(up, 429, 'rate_limited', undefined, { 'Retry-After': String(wait) });
     const { maxConnections, connectionsPerIp } = config.limits;
     if (maxConnections > 0 && this.#peers.size >= maxConnections) {
-      return rejectUpgrade(socket, 503, 'unavailable', 'this node is at its connection limit', { 'Retry-After': '5' });
+      return refuse.refuse(up, 503, 'unavailable', 'this node is at its connection limit', { 'Retry-After': '5' });
     }
     if (connectionsPerIp > 0 && (this.#perIp.get(ip) ?? 0) >= connectionsPerIp) {
-      return rejectUpgrade(socket, 429, 'connection_limit', 'too many connections from this address', { 'Retry-After': '5' });
+      return refuse.refuse(up, 429, 'connection_limit', 'too many connections from this address', { 'Retry-After': '5' });
     }
-    const creds = readCredentials(req, url.searchParams);
-    if (creds.kind === 'bad_request') return rejectUpgrade(socket, 400, 'bad_request', creds.message);
     if (creds.kind === 'none' || creds.kind === 'malformed')
-      return this.#unauthorized(socket, creds.kind === 'none' ? 'missing' : 'malformed', ip);
+      return this.#unauthorized(up, creds.kind === 'none' ? 'missing' : 'malformed', ip);
     // Node's request timeouts no longer apply once `upgrade` fired: bound the authentication here.
     let settled = false;
     const deadline = setTimeout(() => {
@@ -161,35 +173,36 @@ export class Gateway {
       this.#d.log.warn({ ip }, 'upgrade: authentication deadline passed; socket destroyed');
       socket.destroy();
     }, config.limits.authTimeoutMs);
+    // Redeeming uses the ticket up, whatever comes next.
+    up.ticket = undefined;
     const checking = creds.kind === 'ticket' ? tokens.redeemTicket(creds.ticket) : tokens.check(creds.token, creds.clientId);
     checking.then(
       (check) => {
         if (settled) return;
         settled = true;
         clearTimeout(deadline);
-        if (!check.ok) return this.#unauthorized(socket, check.reason, ip);
-        this.#accept(req, socket, head, check, url, ip);
+        if (!check.ok) return this.#unauthorized(up, check.reason, ip);
+        this.#accept(up, check, url);
       },
       (err: unknown) => {
         if (settled) return;
         settled = true;
         clearTimeout(deadline);
         this.#d.log.error({ err, ip }, 'upgrade: store lookup failed');
-        rejectUpgrade(socket, 503, 'unavailable', 'the token store is unavailable, try again', { 'Retry-After': '1' });
+        refuse.refuse(up, 503, 'unavailable', 'the token store is unavailable, try again', { 'Retry-After': '1' });
       },
     );
   }
 
-  #unauthorized(socket: Duplex, reason: string, ip: string): void {
+  #unauthorized(up: Upgrade, reason: string, ip: string): void {
     this.#d.failures.fail(ip, { reason, msg: 'connection rejected: invalid credentials', alert: reason });
-    rejectUpgrade(socket, 401, 'unauthorized');
+    this.#refuser.refuse(up, 401, 'unauthorized');
   }
 
-  #accept(req: IncomingMessage, socket: Duplex, head: Buffer, check: TokenCheck & { ok: true }, url: URL, ip: string): void {
-    if (socket.destroyed || this.#closing) {
-      socket.destroy();
-      return;
-    }
+  #accept(up: Upgrade, check: TokenCheck & { ok: true }, url: URL): void {
+    const { req, socket, head, ip } = up;
+    if (socket.destroyed) return;
+    if (this.#closing) return this.#refuser.refuse(up, 503, 'unavailable', 'the server is shutting down', { 'Retry-After': '1' });
     const { config, log, metrics } = this.#d;
     const tokenHash = check.token.hash;
     const existing = this.#byToken.get(tokenHash);
@@ -199,7 +212,7 @@ export class Gateway {
         log.warn({ client_id: check.client.id, connection_id: existing.id, ip }, 'duplicate connection rejected');
         this.#duplicateStrike(tokenHash, check.client.id, ip);
         this.#probe(existing);
-        return rejectUpgrade(socket, 409, 'duplicate_connection');
+        return this.#refuser.refuse(up, 409, 'duplicate_connection');
       }
       log.info({ client_id: check.client.id, connection_id: existing.id, ip }, 'connection replaced by a newer one');
       this.#duplicateStrike(tokenHash, check.client.id, ip);
@@ -209,7 +222,7 @@ export class Gateway {
     const perClient = config.limits.connectionsPerClient;
     const ofClient = this.#byClient.get(check.client.id);
     if (perClient > 0 && ofClient && ofClient.size - (existing && ofClient.has(existing) ? 1 : 0) >= perClient) {
-      return rejectUpgrade(socket, 429, 'connection_limit', 'too many connections for this client', { 'Retry-After': '5' });
+      return this.#refuser.refuse(up, 429, 'connection_limit', 'too many connections for this client', { 'Retry-After': '5' });
     }
     // ws answers 101 and calls back synchronously: corked, the 101 and the welcome frame leave in one write.
     (socket as Socket).cork();
@@ -386,6 +399,7 @@ export class Gateway {
 
   #sweep(): void {
     this.#d.failures.sweep();
+    this.#refuser.sweep();
     const now = this.#d.clock.now();
     for (const [k, s] of this.#strikes) if (now - s.since > 60_000) this.#strikes.delete(k);
     for (const peer of this.#peers.values()) {

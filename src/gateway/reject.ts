@@ -2,7 +2,12 @@ import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { errorBody, type ErrorCode } from '../core/errors.ts';
 
-/** Answers an upgrade request with a plain HTTP error (no WebSocket is created) and closes the socket. */
+const FLUSH_WAIT_MS = 2000;
+
+/**
+ * Answers an upgrade request with a plain HTTP error (no WebSocket is created) and closes the socket.
+ * Also used for requests Node's HTTP parser refused (src/http/app.ts), which have no response object.
+ */
 export function rejectUpgrade(
   socket: Duplex,
   status: number,
@@ -23,4 +28,9 @@ export function rejectUpgrade(
       `Cache-Control: no-store\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extra}\r\n${body}`,
   );
   socket.once('finish', () => socket.destroy());
+  // A peer that never reads (or a TLS socket whose handshake never completed) would hold the socket
+  // open forever waiting for 'finish': bounded.
+  const drop = setTimeout(() => socket.destroy(), FLUSH_WAIT_MS);
+  drop.unref();
+  socket.once('close', () => clearTimeout(drop));
 }

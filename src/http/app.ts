@@ -1,7 +1,9 @@
 import type { Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { ERRORS, HubcastError, type ErrorCode } from '../core/errors.ts';
+import { ERRORS, errorBody, HubcastError, type ErrorCode } from '../core/errors.ts';
 import { randomId } from '../core/ids.ts';
+import { rejectUpgrade } from '../gateway/reject.ts';
 import type { Logger } from '../logger.ts';
 
 /** Sends `{"error":{"code","message"}}` with the code's status. */
@@ -17,6 +19,24 @@ const FASTIFY_CODES: Record<number, ErrorCode> = {
   413: 'payload_too_large',
   415: 'unsupported_media_type',
 };
+
+/**
+ * Node's HTTP parser refused a request (malformed, headers over the size limit, headers too slow):
+ * answer with the documented JSON error (instead of Node's or Fastify's own body) and close.
+ */
+function answerClientError(err: Error & { code?: string }, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  // A response already under way on this socket (pipelining) cannot be followed by another one.
+  const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (!socket.writable || inFlight?.headersSent) {
+    socket.destroy();
+    return;
+  }
+  const code: ErrorCode =
+    err.code === 'HPE_HEADER_OVERFLOW' ? 'headers_too_large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'request_timeout' : 'bad_request';
+  const message = code === 'bad_request' ? 'malformed HTTP request' : undefined;
+  rejectUpgrade(socket, ERRORS[code].status, code, message);
+}
 
 /** TLS for the HTTP server: PEM certificate (chain) and key; HTTPS and WSS share the port. */
 export interface HttpsOptions {
@@ -47,14 +67,30 @@ export function createHttpApp(
       return sendError(reply, new HubcastError(code, code === 'bad_request' ? 'malformed request URL or headers' : undefined));
     },
     forceCloseConnections: false,
+    clientErrorHandler: answerClientError,
   }) as unknown as FastifyInstance<Server>;
+  // The answers Node would write itself, with an empty body, are written here as JSON errors instead.
+  Object.assign(app.server, { requireHostHeader: false });
+  app.server.on('checkExpectation', (_req, res) => {
+    const body = errorBody('expectation_failed');
+    res
+      .writeHead(417, {
+        'Content-Type': 'application/json',
+        'Content-Length': Buffer.byteLength(body),
+        'Cache-Control': 'no-store',
+        Connection: 'close',
+      })
+      .end(body);
+  });
+  app.server.on('connect', (_req, socket: Duplex) => rejectUpgrade(socket, 405, 'method_not_allowed', 'CONNECT is not supported'));
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
   // Every route's path as a pattern, so that a known path with another method answers 405.
   const routes: { re: RegExp; method: string }[] = [];
   app.addHook('onRoute', (r) => {
-    const re = new RegExp('^' + r.url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:[A-Za-z_]+/g, '[^/]+') + '/?$');
+    // Exact, as the router matches (ignoreTrailingSlash is off): `/consumers/` is no route at all (404).
+    const re = new RegExp('^' + r.url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:[A-Za-z_]+/g, '[^/]+') + '$');
     for (const m of [r.method].flat()) if (m !== 'HEAD') routes.push({ re, method: m });
   });
   app.setNotFoundHandler((req, reply) => {
@@ -64,8 +100,12 @@ export function createHttpApp(
     void reply.header('Allow', allowed.join(', '));
     return sendError(reply, new HubcastError('method_not_allowed', `${req.method} is not allowed here; use ${allowed.join(' or ')}`));
   });
-  app.addHook('onRequest', (_req, _reply, done) => {
-    done(opts.isClosing() ? new HubcastError('unavailable', 'the server is shutting down', { retryAfterS: 1 }) : undefined);
+  app.addHook('onRequest', (req, _reply, done) => {
+    if (opts.isClosing()) return done(new HubcastError('unavailable', 'the server is shutting down', { retryAfterS: 1 }));
+    // What Node's requireHostHeader did (RFC 9112 §3.2), with the JSON body.
+    if (req.raw.httpVersion === '1.1' && req.headers.host === undefined)
+      return done(new HubcastError('bad_request', 'an HTTP/1.1 request needs a Host header'));
+    done();
   });
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
     if (err instanceof HubcastError) return sendError(reply, err);

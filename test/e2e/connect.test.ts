@@ -4,6 +4,7 @@ import type { ConfigInput } from '../../src/config/schema.ts';
 import { cli, eventually, ManualClock, startServer, tempDir, type ClientCreds, type Harness } from '../helpers/server.ts';
 import { dbToken, fetchMetrics, metricValue, rawUpgrade, sha256Hex, spawnServer, tryConnect, type Attempt } from '../helpers/upgrade.ts';
 import { TestClient, type Frame } from '../helpers/ws-client.ts';
+import { closeOf } from '../helpers/refusal.ts';
 
 const DAY = 86_400_000;
 
@@ -52,6 +53,8 @@ describe('GET /ws: authenticate, connect, stay connected', () => {
     const welcome = await a.client.next('welcome');
     return { ...a, welcome };
   }
+
+  const UNAUTHORIZED_CLOSE = { code: 4511, reason: 'unauthorized', frames: 0 };
 
   function expectUnauthorized(a: Attempt): void {
     expect(a.status).toBe(401);
@@ -148,7 +151,7 @@ describe('GET /ws: authenticate, connect, stay connected', () => {
       expect(r.raw).not.toContain('hubcast.bearer');
     });
 
-    it('?ticket= works once; the reused ticket → 401', async () => {
+    it('?ticket= works once; the reused ticket → close 4511 unauthorized', async () => {
       const { creds } = await setup();
       const token = await register(creds);
       const ticket = await ticketFor(token);
@@ -157,32 +160,30 @@ describe('GET /ws: authenticate, connect, stay connected', () => {
       await a.client.close();
       await eventually(async () => (await h!.connections()).length === 0, 3000, 'connection removed');
 
-      const again = await attempt(`?ticket=${ticket}`);
-      expectUnauthorized(again);
+      expect(await closeOf(await attempt(`?ticket=${ticket}`))).toEqual(UNAUTHORIZED_CLOSE);
       // The token itself is still good, and a fresh ticket works.
       const fresh = await ticketFor(token);
       expect((await connected(`?ticket=${fresh}`)).welcome).toEqual(welcomeOf(creds));
     });
 
-    it('a ticket rejected once (here: while its token is connected → 409) is spent', async () => {
+    it('a ticket rejected once (here: while its token is connected → close 4010) is spent', async () => {
       const { creds } = await setup();
       const token = await register(creds);
       const ticket = await ticketFor(token);
       const first = await connected('', { headers: { authorization: `Bearer ${token}` } });
-      const dup = await attempt(`?ticket=${ticket}`);
-      expect(dup.status).toBe(409);
+      expect(await closeOf(await attempt(`?ticket=${ticket}`))).toEqual({ code: 4010, reason: 'duplicate_connection', frames: 0 });
       await first.client.close();
       await eventually(async () => (await h!.connections()).length === 0, 3000, 'connection removed');
-      expectUnauthorized(await attempt(`?ticket=${ticket}`));
+      expect(await closeOf(await attempt(`?ticket=${ticket}`))).toEqual(UNAUTHORIZED_CLOSE);
     });
 
-    it('an expired ticket → 401 (ManualClock); a ticket within its 30 s works', async () => {
+    it('an expired ticket → close 4511 (ManualClock); a ticket within its 30 s works', async () => {
       const clock = new ManualClock();
       const { creds } = await setup({}, clock);
       const token = await register(creds);
       const late = await ticketFor(token);
       clock.advance(31_000);
-      expectUnauthorized(await attempt(`?ticket=${late}`));
+      expect(await closeOf(await attempt(`?ticket=${late}`))).toEqual(UNAUTHORIZED_CLOSE);
 
       const timely = await ticketFor(token);
       clock.advance(29_000);
@@ -191,7 +192,7 @@ describe('GET /ws: authenticate, connect, stay connected', () => {
   });
 
   describe('rejections before the upgrade', () => {
-    it('missing, malformed, unknown, expired, revoked, mismatched, used ticket: plain 401 with one identical body', async () => {
+    it('missing, malformed, unknown, expired, revoked, mismatched token: plain 401 with one identical body; browser forms: close 4511', async () => {
       const clock = new ManualClock();
       const { h, creds } = await setup({}, clock);
       const other = await h.createClient({ name: 'other' });
@@ -219,16 +220,20 @@ describe('GET /ws: authenticate, connect, stay connected', () => {
         ['expired', await attempt('', { headers: { authorization: `Bearer ${expiring}` } })],
         ['revoked', await attempt('', { headers: { authorization: `Bearer ${revokedToken}` } })],
         ['mismatch', await attempt('', { headers: { client_id: creds.client_id, token: fresh } })],
-        ['used ticket', await attempt(`?ticket=${usedTicket}`)],
-        ['unknown ticket', await attempt(`?ticket=${'B'.repeat(43)}`)],
-        ['malformed ticket', await attempt('?ticket=nope')],
-        ['unknown subprotocol token', await attempt('', { protocols: ['hubcast.v1', `hubcast.bearer.${'C'.repeat(43)}`] })],
       ];
       for (const [name, a] of attempts) {
         expect(a.status, name).toBe(401);
         expectUnauthorized(a);
       }
       expect(new Set(attempts.map(([, a]) => ('body' in a ? a.body : ''))).size).toBe(1);
+      // The browser forms cannot read a status: the same refusal is a close code, identical for all.
+      for (const [name, a] of [
+        ['used ticket', await attempt(`?ticket=${usedTicket}`)],
+        ['unknown ticket', await attempt(`?ticket=${'B'.repeat(43)}`)],
+        ['malformed ticket', await attempt('?ticket=nope')],
+        ['unknown subprotocol token', await attempt('', { protocols: ['hubcast.v1', `hubcast.bearer.${'C'.repeat(43)}`] })],
+      ] as const)
+        expect(await closeOf(a), name).toEqual(UNAUTHORIZED_CLOSE);
 
       // Nothing was upgraded: no connection exists, none was recorded.
       const m = await metrics();
@@ -241,7 +246,7 @@ describe('GET /ws: authenticate, connect, stay connected', () => {
         (n, reason) => n + (metricValue(m, 'hubcast_auth_failures_total', { reason }) ?? 0),
         0,
       );
-      expect(total).toBe(attempts.length);
+      expect(total).toBe(attempts.length + 4); // the four browser forms count as failures too
 
       // The valid token still connects.
       expect((await connected('', { headers: { authorization: `Bearer ${fresh}` } })).welcome).toEqual(welcomeOf(other));

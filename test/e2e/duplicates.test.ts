@@ -3,6 +3,7 @@ import { WebSocket } from 'ws';
 import type { ConfigInput } from '../../src/config/schema.ts';
 import { eventually, startServer, type ClientCreds, type Harness } from '../helpers/server.ts';
 import { fetchMetrics, metricValue, tryConnect, type Attempt } from '../helpers/upgrade.ts';
+import { closeOf } from '../helpers/refusal.ts';
 import type { Closed, TestClient } from '../helpers/ws-client.ts';
 
 const DUPLICATE = { error: { code: 'duplicate_connection', message: expect.any(String) } };
@@ -79,13 +80,15 @@ describe('one live connection per token', () => {
       expectDuplicate(await attempt(token));
       // Whatever the credential method, it is the same token.
       expectDuplicate(await attempt('', { headers: { client_id: creds.client_id, token } }));
-      expectDuplicate(await attempt('', { headers: {}, protocols: ['hubcast.v1', `hubcast.bearer.${token}`] }));
+      // The browser forms are told by close code 4010 (a browser cannot read the 409).
+      const DUP_CLOSE = { code: 4010, reason: 'duplicate_connection', frames: 0 };
+      expect(await closeOf(await attempt('', { headers: {}, protocols: ['hubcast.v1', `hubcast.bearer.${token}`] }))).toEqual(DUP_CLOSE);
       const t = await h.fetchJson('/consumers/tickets', { method: 'POST', headers: { authorization: `Bearer ${token}` } });
       expect(t.status).toBe(201);
       h!.remember(t.body.ticket);
       const byTicket = await tryConnect(`${h.wsBase}/ws?ticket=${t.body.ticket}`);
       own.push(byTicket.client);
-      expectDuplicate(byTicket);
+      expect(await closeOf(byTicket)).toEqual(DUP_CLOSE);
 
       await stillServes(first.client, 'after-dups');
       expect((await h.ingest('orders.eu', { n: 1 })).status).toBe(202);

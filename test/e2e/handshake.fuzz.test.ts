@@ -1,12 +1,13 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type Harness } from '../helpers/server.ts';
-import { rawUpgrade } from '../helpers/upgrade.ts';
+import { rawRefusal } from '../helpers/refusal.ts';
 
 /**
  * Property-based fuzzing of real upgrade requests' credentials (Authorization, client_id/token,
  * the bearer subprotocol, ?ticket=): the answer is always a documented refusal (400, 401, or 429
- * once the source's failure budget is spent), never a 5xx, and the server keeps serving.
+ * once the source's failure budget is spent; for the browser forms a 101 closed at once with 4511 or
+ * 4011, while ws.closeRefusals lasts), never a 5xx, and the server keeps serving.
  */
 
 /** What a header value may hold on the wire: visible ASCII, space and tab. */
@@ -48,7 +49,7 @@ let h: Harness;
 
 beforeAll(async () => {
   // A budget large enough that most runs reach the token lookup; the rest must get 429.
-  h = await startServer({ limits: { authFailures: { perMinute: 60, burst: 100 } } });
+  h = await startServer({ limits: { authFailures: { perMinute: 60, burst: 40 } } });
 });
 
 afterAll(async () => {
@@ -66,10 +67,19 @@ describe('upgrade credentials (fast-check, live server)', () => {
         if (r.client_id !== undefined) headers.client_id = r.client_id;
         if (r.protocols) headers['Sec-WebSocket-Protocol'] = r.protocols;
         const path = r.ticket !== undefined ? `/ws?ticket=${encodeURIComponent(r.ticket)}` : '/ws';
-        const res = await rawUpgrade(h.port, { path, headers });
+        const res = await rawRefusal(h.port, path, headers);
         statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+        if (res.status === 101) {
+          // A browser form (ticket, bearer subprotocol): the refusal is a close code right after the handshake.
+          expect(res.close, res.raw.slice(0, 300)).toMatchObject({
+            code: expect.any(Number),
+            reason: expect.stringMatching(/^(unauthorized|rate_limited)$/),
+          });
+          expect(res.close!.code).toBe(res.close!.reason === 'unauthorized' ? 4511 : 4011);
+          return;
+        }
         expect([400, 401, 429], res.raw.slice(0, 300)).toContain(res.status);
-        expect(JSON.parse(res.body).error.code).toMatch(/^(bad_request|unauthorized|rate_limited)$/);
+        expect(res.json!.error.code).toMatch(/^(bad_request|unauthorized|rate_limited)$/);
       }),
       { numRuns: 150, endOnFailure: true },
     );

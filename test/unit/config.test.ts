@@ -61,4 +61,35 @@ describe('config', () => {
     expect(() => parseConfig({ histroy: { size: 1 } } as never)).toThrow(/unknown key.*histroy/);
     expect(() => parseConfig({ history: { sise: 1 } } as never)).toThrow(ConfigError);
   });
+
+  it('ws.allowedOrigins: each entry must be an origin as a browser sends it; the error names the entry', () => {
+    const origins =
+      (...list: string[]) =>
+      () =>
+        parseConfig({ ws: { allowedOrigins: ['https://ok.example.com', ...list] } });
+    const cases: [string, RegExp][] = [
+      [
+        'https://app.example.com/',
+        /ws\.allowedOrigins\[1\]: "https:\/\/app\.example\.com\/" has a trailing slash; an origin is exactly https:\/\/app\.example\.com$/,
+      ],
+      ['https://app.example.com/app', /ws\.allowedOrigins\[1\]: .* has a path/],
+      ['example.com', /ws\.allowedOrigins\[1\]: "example\.com" is not an origin/],
+      ['null', /ws\.allowedOrigins\[1\]: "null" is not an origin/],
+      ['ftp://example.com', /ws\.allowedOrigins\[1\]: .* is not an origin/],
+      ['https://App.example.com', /ws\.allowedOrigins\[1\]: .*an origin is exactly https:\/\/app\.example\.com/],
+      ['https://app.example.com:443', /ws\.allowedOrigins\[1\]: .*an origin is exactly https:\/\/app\.example\.com/],
+      ['', /ws\.allowedOrigins\[1\]: "" is not an origin/],
+    ];
+    for (const [entry, message] of cases) {
+      expect(origins(entry), entry).toThrow(ConfigError);
+      expect(origins(entry), entry).toThrow(message);
+    }
+    expect(() => loadConfig({ env: { HUBCAST_WS_ALLOWED_ORIGINS: 'https://a.example.com/' } })).toThrow(
+      /ws\.allowedOrigins\[0\]: .*trailing slash.*\(from HUBCAST_WS_ALLOWED_ORIGINS\)/,
+    );
+    // Accepted: exact origins with a non-default port, and "*" (any origin, like an empty list).
+    expect(
+      parseConfig({ ws: { allowedOrigins: ['http://localhost:3000', 'https://app.example.com', '*'] } }).ws.allowedOrigins,
+    ).toHaveLength(3);
+  });
 });
