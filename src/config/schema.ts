@@ -144,6 +144,15 @@ export const configSchema = z
     limits: z
       .object({
         maxMessageBytes: z.number().int().min(1).default(262144).describe('Largest message payload accepted for publishing, bytes.'),
+        maxJsonDepth: z
+          .number()
+          .int()
+          .min(1)
+          .max(10_000)
+          .default(64)
+          .describe(
+            'Deepest [ and { nesting of a JSON payload on every entrance (ingest, WebSocket, webhooks, connectors); deeper is invalid_json.',
+          ),
         authFailures: z
           .object({
             perMinute: z

@@ -73,6 +73,8 @@ export interface ConnectorState {
   get(key: string): string | undefined;
   set(key: string, value: string): void;
   delete(key: string): void;
+  /** The keys that start with `prefix` (for sweeping expired entries). */
+  keys?(prefix: string): string[];
 }
 
 /** An error retrying cannot fix (bad credentials, missing table): reported, not retried forever. */

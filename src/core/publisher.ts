@@ -3,6 +3,7 @@ import type { PayloadKind, Store } from '../store/store.ts';
 import type { Clock } from './clock.ts';
 import { HubcastError } from './errors.ts';
 import { randomId } from './ids.ts';
+import { DEFAULT_MAX_JSON_DEPTH, exceedsJsonDepth, tooDeep } from './json-depth.ts';
 import { isValidTopic } from './topics.ts';
 
 /** The JSON text of a parsed value, for publishing; a value too deeply nested to serialize is a client error. */
@@ -40,6 +41,8 @@ export interface PublisherDeps {
   broker: Broker;
   clock: Clock;
   maxMessageBytes: number;
+  /** Deepest JSON nesting accepted for a `json` payload (limits.maxJsonDepth); default 64. */
+  maxJsonDepth?: number;
   onPublished?: (source: string) => void;
 }
 
@@ -61,6 +64,9 @@ export class Publisher {
     if (!isValidTopic(input.topic))
       throw new HubcastError('invalid_topic', 'topic must be 1–200 characters: segments of [A-Za-z0-9_-] separated by "."');
     if (input.payload.length > maxMessageBytes) throw new HubcastError('payload_too_large', `the payload exceeds ${maxMessageBytes} bytes`);
+    // Every entrance comes through here, so this is the one check no entrance can miss.
+    const maxDepth = this.#d.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH;
+    if (input.kind === 'json' && exceedsJsonDepth(input.payload, maxDepth)) throw new HubcastError('invalid_json', tooDeep(maxDepth));
     if (input.key !== undefined && (typeof input.key !== 'string' || input.key.length === 0 || input.key.length > 200)) {
       throw new HubcastError('bad_request', 'the idempotency key must be 1–200 characters');
     }

@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { cidrBlockList, type Config } from '../config/schema.ts';
 import { HubcastError } from '../core/errors.ts';
 import type { FailureBudget } from '../core/rate-limit.ts';
+import { exceedsJsonDepth, tooDeep } from '../core/json-depth.ts';
 import { jsonPayload, type PublishInput, type Publisher } from '../core/publisher.ts';
 import { isValidTopic } from '../core/topics.ts';
 import type { Logger } from '../logger.ts';
@@ -41,6 +42,7 @@ export function entityRoutes(app: FastifyInstance, d: EntityRouteDeps): void {
   const allow = cidrBlockList(config.ingest.allow);
   const trusted = config.ingest.trustProxy.length ? cidrBlockList(config.ingest.trustProxy) : undefined;
   const max = config.limits.maxMessageBytes;
+  const maxDepth = config.limits.maxJsonDepth;
 
   app.register(async (scope) => {
     scope.addHook('onRequest', async (req) => {
@@ -75,9 +77,12 @@ export function entityRoutes(app: FastifyInstance, d: EntityRouteDeps): void {
       const type = mediaType(req);
       if (!isJson(type))
         throw new HubcastError('unsupported_media_type', 'POST /entity takes application/json; send other bodies to POST /entity/<topic>');
+      const body = (req.body as Buffer | undefined) ?? Buffer.alloc(0);
+      // Before parsing: the envelope is one level, `data` may use the other maxDepth.
+      if (exceedsJsonDepth(body, maxDepth + 1)) throw new HubcastError('invalid_json', tooDeep(maxDepth));
       let parsed: unknown;
       try {
-        parsed = JSON.parse(((req.body as Buffer | undefined) ?? Buffer.alloc(0)).toString('utf8'));
+        parsed = JSON.parse(body.toString('utf8'));
       } catch {
         throw new HubcastError('invalid_json');
       }
@@ -99,6 +104,7 @@ export function entityRoutes(app: FastifyInstance, d: EntityRouteDeps): void {
       const type = mediaType(req);
       let kind: PublishInput['kind'] = 'binary';
       if (isJson(type)) {
+        if (exceedsJsonDepth(body, maxDepth)) throw new HubcastError('invalid_json', tooDeep(maxDepth));
         try {
           JSON.parse(body.toString('utf8'));
         } catch {

@@ -7,7 +7,9 @@ import { FaultyStore } from '../helpers/faulty-store.ts';
 import { cli, eventually, startServer, tempDir, type Harness } from '../helpers/server.ts';
 
 const SECRET = 'webhook-secret-0123456789';
-const sign = (body: string) => 'sha256=' + createHmac('sha256', SECRET).update(body).digest('hex');
+const hmac = (text: string, secret = SECRET) => createHmac('sha256', secret).update(text).digest('hex');
+/** The Stripe-style header: `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`. */
+const sign = (body: string, t = Math.floor(Date.now() / 1000)) => `t=${t},v1=${hmac(`${t}.${body}`)}`;
 
 function webhookConfig(extra: Record<string, unknown> = {}, pipeline: Record<string, unknown>[] = []) {
   return {
@@ -53,6 +55,86 @@ describe('connectors in the gateway: webhook → pipeline → publish path → c
     expect((await hook(body, { 'x-hubcast-signature': '' })).status).toBe(401);
     const unknown = await h.fetchJson('/hooks/nope', { method: 'POST', body });
     expect(unknown).toMatchObject({ status: 404, body: { error: { code: 'not_found' } } });
+  });
+
+  it('a replayed delivery (same signature, new Idempotency-Key or none) is a duplicate, not a new record', async () => {
+    h = await startServer(webhookConfig());
+    const c = await h.connect(await h.register(await h.createClient({ subscribe: ['orders.*'] })));
+    await c.subscribe('orders.eu');
+    const body = JSON.stringify({ id: 1, region: 'eu' });
+    const signature = sign(body);
+    expect(await hook(body, { 'x-hubcast-signature': signature, 'idempotency-key': 'r1' })).toMatchObject({
+      status: 202,
+      body: { accepted: 1 },
+    });
+    expect(await c.next('message')).toMatchObject({ topic: 'orders.eu', offset: 1, data: { id: 1 } });
+    // The attacker replays the captured request with another (unsigned) id header, or without one.
+    for (const headers of [{ 'idempotency-key': 'r2' }, {}] as Record<string, string>[]) {
+      expect(await hook(body, { 'x-hubcast-signature': signature, ...headers })).toMatchObject({
+        status: 202,
+        body: { accepted: 0, duplicate: true },
+      });
+    }
+    // Without an id header, the idempotency key is a hash of the signature: a sender retry of the same signed request is one record.
+    const other = JSON.stringify({ id: 2, region: 'eu' });
+    const sig2 = sign(other);
+    expect((await hook(other, { 'x-hubcast-signature': sig2 })).body).toEqual({ accepted: 1 });
+    expect(await c.next('message')).toMatchObject({ offset: 2, data: { id: 2 } });
+    await h.ingest('orders.eu', 'marker');
+    expect(await c.next('message')).toMatchObject({ offset: 3, data: 'marker' });
+    // A restart does not reopen the window: seen signatures are durable.
+    await h.restart();
+    expect((await hook(body, { 'x-hubcast-signature': signature, 'idempotency-key': 'r3' })).body).toEqual({
+      accepted: 0,
+      duplicate: true,
+    });
+  });
+
+  it('a signature timestamp outside toleranceS is 401 invalid_signature; several v1= entries allow a secret rotation', async () => {
+    h = await startServer(webhookConfig({ toleranceS: 60 }));
+    const body = JSON.stringify({ region: 'eu' });
+    const now = Math.floor(Date.now() / 1000);
+    for (const t of [now - 3600, now + 3600]) {
+      const r = await hook(body, { 'x-hubcast-signature': sign(body, t) });
+      expect(r.status).toBe(401);
+      expect(r.body.error).toMatchObject({
+        code: 'invalid_signature',
+        message: expect.stringMatching(/away from the server clock \(tolerance 60 s\)/),
+      });
+    }
+    // A valid signature over another timestamp than the one sent does not match.
+    const forged = `t=${now},v1=${hmac(`${now - 3600}.${body}`)}`;
+    expect((await hook(body, { 'x-hubcast-signature': forged })).status).toBe(401);
+    for (const bad of ['', 't=abc,v1=00', `v1=${hmac(`${now}.${body}`)}`, `t=${now}`]) {
+      const r = await hook(body, { 'x-hubcast-signature': bad });
+      expect(r, bad).toMatchObject({ status: 401, body: { error: { code: 'invalid_signature' } } });
+    }
+    const rotated = `t=${now},v1=${hmac(`${now}.${body}`, 'the-old-secret-0123456789')},v1=${hmac(`${now}.${body}`)}`;
+    expect(await hook(body, { 'x-hubcast-signature': rotated, 'idempotency-key': 'k1' })).toMatchObject({
+      status: 202,
+      body: { accepted: 1 },
+    });
+  });
+
+  it('a body-only sha256= signature is refused (replayable) unless legacySignature is set', async () => {
+    const body = JSON.stringify({ region: 'eu' });
+    const legacy = 'sha256=' + hmac(body);
+    h = await startServer(webhookConfig());
+    const r = await hook(body, { 'x-hubcast-signature': legacy });
+    expect(r).toMatchObject({
+      status: 401,
+      body: { error: { code: 'invalid_signature', message: expect.stringContaining('t=<unix seconds>') } },
+    });
+    await h.close();
+    h = await startServer(webhookConfig({ legacySignature: true }));
+    expect(await hook(body, { 'x-hubcast-signature': legacy, 'idempotency-key': 'l1' })).toMatchObject({
+      status: 202,
+      body: { accepted: 1 },
+    });
+    expect(await hook(body, { 'x-hubcast-signature': legacy, 'idempotency-key': 'l2' })).toMatchObject({
+      status: 202,
+      body: { duplicate: true },
+    });
   });
 
   it('records the pipeline rejects go to the dead-letter store with the reason, alerted; dlq retry re-runs them', async () => {

@@ -59,6 +59,7 @@ export function recordingContext(opts: RecordingContextOptions = {}): RecordingC
       get: (k) => state.get(k),
       set: (k, v) => void state.set(k, v),
       delete: (k) => void state.delete(k),
+      keys: (prefix) => [...state.keys()].filter((k) => k.startsWith(prefix)),
     },
     log,
     connected() {
