@@ -166,7 +166,15 @@ export class ConnectorRuntime {
           this.#o.sink.publish(input).then(
             () => undefined,
             (err: unknown) => {
-              if (err instanceof HubcastError && err.status < 500) this.#dead(e, r, err);
+              // The key names the source record, which was published before: a pipeline whose output
+              // differs per run ($now(), a lookup) made a different payload this time. The first
+              // publication stands; this is a redelivery, not bad data.
+              if (err instanceof HubcastError && err.code === 'idempotency_key_conflict')
+                this.#o.log.warn(
+                  { connector: e.cfg.name, record_key: r.key, topic: input.topic },
+                  'redelivered record: its pipeline output differs from the first publication, which stands',
+                );
+              else if (err instanceof HubcastError && err.status < 500) this.#dead(e, r, err);
               else throw err;
             },
           ),
@@ -189,7 +197,7 @@ export class ConnectorRuntime {
     if (!isValidTopic(topic)) throw new Error(`invalid topic "${String(topic).slice(0, 210)}"`);
     let key = `${e.cfg.name}:${r.key}${n > 1 ? `#${i}` : ''}`;
     if (key.length > MAX_KEY) key = `${e.cfg.name}:${sha256(key)}`;
-    return { topic, ...encode(o.value, o.kind), key, source: `connector:${e.cfg.type}` };
+    return { topic, ...encode(o.value, o.kind), key, scope: `connector:${e.cfg.name}`, source: `connector:${e.cfg.type}` };
   }
 
   #dead(e: Entry, r: SourceRecord, err: unknown): void {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Broker } from '../broker/broker.ts';
 import type { PayloadKind, Store } from '../store/store.ts';
 import type { Clock } from './clock.ts';
@@ -15,13 +16,27 @@ export function jsonPayload(data: unknown): Buffer {
   }
 }
 
+/** SHA-256 of what makes a publish request: topic, kind and payload (length-prefixed, unambiguous). */
+function requestHash(input: PublishInput): string {
+  return createHash('sha256').update(`${input.topic}\n${input.kind}\n${input.payload.length}\n`).update(input.payload).digest('hex');
+}
+
 export interface PublishInput {
   topic: string;
   kind: PayloadKind;
   /** json: UTF-8 JSON text; text: UTF-8; binary: raw bytes. */
   payload: Buffer;
-  /** Idempotency key: a repeat on the same topic within `history.dedupeS` is not delivered twice. */
+  /**
+   * Idempotency key: a repeat of the same request with the same key in the same `scope` within
+   * `history.dedupeS` is not delivered twice; a different request (topic, kind or payload) reusing
+   * the key is refused with `idempotency_key_conflict`.
+   */
   key?: string | undefined;
+  /**
+   * Who owns the key (see `AppendRequest.scope`): `key:<ingest key id>`, `client:<client id>`,
+   * `connector:<name>`, `api`. Default: `source`.
+   */
+  scope?: string | undefined;
   /** Who published (metrics label): http, ws, api, connector. */
   source: string;
 }
@@ -73,10 +88,18 @@ export class Publisher {
     const ts = clock.now();
     let res;
     try {
-      res = await store.append({ topic: input.topic, kind: input.kind, payload: input.payload, key: input.key, ts });
+      res = await store.append({
+        topic: input.topic,
+        kind: input.kind,
+        payload: input.payload,
+        key: input.key,
+        ...(input.key !== undefined ? { scope: input.scope ?? input.source, requestHash: requestHash(input) } : {}),
+        ts,
+      });
     } catch (err) {
       throw new HubcastError('unavailable', 'the message store is unavailable; nothing was stored', { cause: err, retryAfterS: 1 });
     }
+    if (res.conflict) throw new HubcastError('idempotency_key_conflict');
     if (!res.duplicate) {
       broker.publish({ topic: input.topic, offset: res.offset, epoch: res.epoch, ts: res.ts, kind: input.kind, payload: input.payload });
       this.#d.onPublished?.(input.source);

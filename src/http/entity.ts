@@ -29,6 +29,10 @@ function mediaType(req: FastifyRequest): string {
   return (ct ?? '').split(';')[0]!.trim().toLowerCase();
 }
 
+/** The ingest key id of each authenticated request: idempotency keys are scoped per ingest key. */
+const keyIds = new WeakMap<FastifyRequest, string>();
+const scopeOf = (req: FastifyRequest) => (keyIds.has(req) ? `key:${keyIds.get(req)!}` : 'http');
+
 const isJson = (t: string) => t === 'application/json' || (t.startsWith('application/') && t.endsWith('+json'));
 
 function idempotencyKey(req: FastifyRequest): string | undefined {
@@ -62,6 +66,7 @@ export function entityRoutes(app: FastifyInstance, d: EntityRouteDeps): void {
         d.log.info({ ip: addr }, 'ingest rejected: missing or invalid key');
         throw new HubcastError('invalid_key');
       }
+      keyIds.set(req, key.id);
     });
     scope.addHook('onResponse', (_req, reply, done) => {
       metrics.ingestRequests.inc({ status: String(reply.statusCode) });
@@ -94,7 +99,7 @@ export function entityRoutes(app: FastifyInstance, d: EntityRouteDeps): void {
       if (o.id !== undefined && typeof o.id !== 'string') throw new HubcastError('bad_request', '"id" must be a string');
       const key = (o.id as string | undefined) ?? idempotencyKey(req);
       const payload = jsonPayload(o.data);
-      return reply.code(202).send(await accept({ topic: o.topic, kind: 'json', payload, key, source: 'http' }));
+      return reply.code(202).send(await accept({ topic: o.topic, kind: 'json', payload, key, scope: scopeOf(req), source: 'http' }));
     });
 
     scope.post<{ Params: { topic: string } }>('/entity/:topic', { bodyLimit: max }, async (req, reply) => {
@@ -119,7 +124,9 @@ export function entityRoutes(app: FastifyInstance, d: EntityRouteDeps): void {
         }
         kind = 'text';
       }
-      return reply.code(202).send(await accept({ topic, kind, payload: body, key: idempotencyKey(req), source: 'http' }));
+      return reply
+        .code(202)
+        .send(await accept({ topic, kind, payload: body, key: idempotencyKey(req), scope: scopeOf(req), source: 'http' }));
     });
   });
 }

@@ -90,6 +90,28 @@ describe('connectors in the gateway: webhook → pipeline → publish path → c
     });
   });
 
+  it('a redelivery whose pipeline output differs (e.g. $millis()) is not a new message: the first publication stands', async () => {
+    h = await startServer(webhookConfig({}, [{ set: { at: '$millis()' } }]));
+    const c = await h.connect(await h.register(await h.createClient({ subscribe: ['orders.*'] })));
+    await c.subscribe('orders.eu');
+    const body = JSON.stringify({ id: 5, region: 'eu' });
+    const now = Math.floor(Date.now() / 1000);
+    expect((await hook(body, { 'x-hubcast-signature': sign(body, now), 'idempotency-key': 'd5' })).status).toBe(202);
+    const first = await c.next('message');
+    await new Promise((r) => setTimeout(r, 5));
+    // The sender retries the same delivery, signed again: the pipeline makes another payload under the same key.
+    expect(await hook(body, { 'x-hubcast-signature': sign(body, now - 1), 'idempotency-key': 'd5' })).toMatchObject({
+      status: 202,
+      body: { accepted: 1 },
+    });
+    await h.ingest('orders.eu', 'marker');
+    expect(await c.next('message')).toMatchObject({ offset: 2, data: 'marker' });
+    expect(first).toMatchObject({ offset: 1, data: { id: 5 } });
+    expect(h.logs.some((l) => /first publication, which stands/.test(String(l.msg)))).toBe(true);
+    const list = JSON.parse((await cli(['dlq', 'list', '--json', '--data-dir', h.dataDir])).out).dead_letters;
+    expect(list).toEqual([]);
+  });
+
   it('a signature timestamp outside toleranceS is 401 invalid_signature; several v1= entries allow a secret rotation', async () => {
     h = await startServer(webhookConfig({ toleranceS: 60 }));
     const body = JSON.stringify({ region: 'eu' });

@@ -93,7 +93,7 @@ describe('limits.maxJsonDepth on every entrance', () => {
       10_000,
       'two dead letters',
     );
-    expect(list.map((d) => d.reason)).toEqual([
+    expect(list!.map((d) => d.reason)).toEqual([
       expect.stringMatching(/nested deeper than 64 levels|nested too deeply/),
       expect.stringMatching(/nested deeper than 64 levels|nested too deeply/),
     ]);
