@@ -64,6 +64,12 @@ export interface ConnectorContext {
   connected(): void;
   /** Aborted when the connector must stop; every wait in `run` honours it. */
   signal: AbortSignal;
+  /**
+   * Raises the alert `source_refused` for this connector (digested like every alert): the source
+   * offered something the connector refused for safety (a file connector's symbolic link). `detail`
+   * is a short text, never a payload or credential. Absent in contexts without alerts.
+   */
+  alert?(detail: string): void;
   /** Durable per-connector key/value state (cursors, file positions). */
   state: ConnectorState;
   log: Logger;

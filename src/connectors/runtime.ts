@@ -107,7 +107,12 @@ export class ConnectorRuntime {
         retry: cfg.retry,
         alerts: this.#o.alerts,
         log,
-        ctx: { emit: (records) => this.#emit(entry, records), state: this.#db.state(cfg.name), log },
+        ctx: {
+          emit: (records) => this.#emit(entry, records),
+          state: this.#db.state(cfg.name),
+          log,
+          alert: (detail) => this.#o.alerts.raise({ kind: 'source_refused', connector: cfg.name, detail }),
+        },
       });
       this.#entries.set(cfg.name, entry);
     }
