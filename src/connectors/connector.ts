@@ -46,6 +46,14 @@ export interface SourceRecord {
   /** How to deliver `value` when it reaches consumers unchanged. Default: Buffer → binary, else json. */
   kind?: PayloadKind;
   /**
+   * The record's bytes as the source gave them (a message body, a JSON line), when `value` was decoded
+   * from them per `kind`. Kept as they are in the dead-letter store (so `hubcast dlq retry` gives the
+   * pipeline exactly the same record), and published as they are when no pipeline step can change the
+   * value (no `map`, `set` or `module`): a re-serialization would change numbers past 2^53, key order
+   * of duplicate keys, escapes and spacing.
+   */
+  raw?: Buffer;
+  /**
    * Facts about the record from the source, for topic templates (`{{$meta.topic}}`) and pipeline
    * expressions (`$meta`): e.g. `{ topic }` for MQTT, `{ routingKey, exchange }` for AMQP,
    * `{ subject }` for NATS, `{ file, line }` for files.

@@ -405,7 +405,8 @@ class FileConnector implements Connector {
    */
   #jsonRecord(key: string, text: string, meta: { file: string; line: number }): SourceRecord {
     try {
-      return { key, value: JSON.parse(stripBom(text)), kind: 'json', meta };
+      const json = stripBom(text);
+      return { key, value: JSON.parse(json), kind: 'json', raw: Buffer.from(json), meta };
     } catch {
       this.#log.warn({ file: meta.file, line: meta.line }, 'not valid JSON; passed on as text');
       return { key, value: text, kind: 'text', meta: { ...meta, error: 'invalid JSON' } };

@@ -1,3 +1,4 @@
+import { deserialize, serialize } from 'node:v8';
 import type { Alerts } from '../alerts/alerts.ts';
 import type { Clock } from '../core/clock.ts';
 import { HubcastError } from '../core/errors.ts';
@@ -62,6 +63,19 @@ function encode(value: unknown, kind: PayloadKind | undefined): { kind: PayloadK
   if (Buffer.isBuffer(value)) return { kind: 'binary', payload: value };
   if (kind === 'text' && typeof value === 'string') return { kind: 'text', payload: Buffer.from(value) };
   return { kind: 'json', payload: jsonPayload(value) };
+}
+
+/** A UTF-8 byte-order mark decoders skip but a JSON payload (inserted verbatim into frames) must not carry. */
+const withoutBom = (b: Buffer, kind: PayloadKind) =>
+  kind !== 'binary' && b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf ? b.subarray(3) : b;
+
+const kindOf = (r: SourceRecord): PayloadKind => r.kind ?? (Buffer.isBuffer(r.value) ? 'binary' : 'json');
+
+/** A dead letter stored as bytes, as the source record it was (bytes kept as `raw`). */
+function fromBytes(d: DeadLetter): SourceRecord {
+  const value =
+    d.kind === 'binary' ? d.value : d.kind === 'text' ? d.value.toString('utf8') : (JSON.parse(d.value.toString('utf8')) as unknown);
+  return { key: d.key, value, kind: d.kind, raw: d.value, meta: d.meta };
 }
 
 /**
@@ -202,19 +216,37 @@ export class ConnectorRuntime {
     if (!isValidTopic(topic)) throw new Error(`invalid topic "${String(topic).slice(0, 210)}"`);
     let key = `${e.cfg.name}:${r.key}${n > 1 ? `#${i}` : ''}`;
     if (key.length > MAX_KEY) key = `${e.cfg.name}:${sha256(key)}`;
-    return { topic, ...encode(o.value, o.kind), key, scope: `connector:${e.cfg.name}`, source: `connector:${e.cfg.type}` };
+    // Unchanged by the pipeline: the bytes as received, not a re-serialization of what they decoded to.
+    const asReceived = r.raw !== undefined && o.value === r.value && e.pipeline.preservesValue;
+    const body = asReceived ? { kind: kindOf(r), payload: withoutBom(r.raw!, kindOf(r)) } : encode(o.value, o.kind);
+    return { topic, ...body, key, scope: `connector:${e.cfg.name}`, source: `connector:${e.cfg.type}` };
   }
 
   #dead(e: Entry, r: SourceRecord, err: unknown): void {
     const reason = scrubUrls((err as Error)?.message ?? String(err)).slice(0, 1000);
-    let stored: { kind: PayloadKind; payload: Buffer };
-    try {
-      stored = encode(r.value, typeof r.value === 'string' ? 'text' : r.kind);
-    } catch {
-      stored = { kind: 'text', payload: Buffer.from(String(r.value)) };
+    // The record as received, so that `hubcast dlq retry` reproduces it exactly: its bytes when the
+    // source gave some; else its encoding; else (a BigInt, a cycle, nesting JSON cannot hold) a v8
+    // serialization of the value itself.
+    let stored: { kind: PayloadKind; payload: Buffer; format: 'bytes' | 'v8' };
+    if (r.raw !== undefined) stored = { kind: kindOf(r), payload: r.raw, format: 'bytes' };
+    else {
+      try {
+        stored = { ...encode(r.value, typeof r.value === 'string' ? 'text' : r.kind), format: 'bytes' };
+      } catch {
+        stored = { kind: kindOf(r), payload: serialize(r.value), format: 'v8' };
+      }
     }
-    const { kind, payload } = stored;
-    this.#db?.deadLetter({ connector: e.cfg.name, key: r.key, kind, value: payload, meta: r.meta ?? {}, reason, at: this.#o.clock.now() });
+    const { kind, payload, format } = stored;
+    this.#db?.deadLetter({
+      connector: e.cfg.name,
+      key: r.key,
+      kind,
+      value: payload,
+      format,
+      meta: r.meta ?? {},
+      reason,
+      at: this.#o.clock.now(),
+    });
     e.deadLetters++;
     this.#o.metrics?.connectorDeadLetters.inc({ connector: e.cfg.name });
     this.#o.log.warn({ connector: e.cfg.name, record_key: r.key, reason }, 'record rejected by the pipeline: dead-lettered');
@@ -234,11 +266,15 @@ export class ConnectorRuntime {
     }
     for (const d of rows) {
       const e = this.#entries.get(d.connector);
-      const value =
-        d.kind === 'binary' ? d.value : d.kind === 'text' ? d.value.toString('utf8') : (JSON.parse(d.value.toString('utf8')) as unknown);
-      const record: SourceRecord = { key: d.key, value, kind: d.kind, meta: d.meta };
       if (!e) {
         db.deadLetter({ ...d, reason: `no running connector named ${d.connector}` });
+        continue;
+      }
+      let record: SourceRecord;
+      try {
+        record = d.format === 'v8' ? { key: d.key, value: deserialize(d.value), kind: d.kind, meta: d.meta } : fromBytes(d);
+      } catch (err) {
+        db.deadLetter({ ...d, reason: `retry failed: the stored record cannot be decoded: ${(err as Error).message}` });
         continue;
       }
       try {

@@ -183,9 +183,9 @@ export class WebhookConnector implements Connector {
         if (!Array.isArray(items)) throw new HubcastError('bad_request', `the body has no array at ${this.#cfg.itemsPath}`);
         return items.map((v, i) => ({ key: `${id}:${i}`, value: v, meta }));
       }
-      return [{ key: id, value, meta }];
+      return [{ key: id, value, kind: 'json', raw: d.body, meta }];
     }
-    if (type.startsWith('text/')) return [{ key: id, value: d.body.toString('utf8'), kind: 'text', meta }];
+    if (type.startsWith('text/')) return [{ key: id, value: d.body.toString('utf8'), kind: 'text', raw: d.body, meta }];
     return [{ key: id, value: d.body, kind: 'binary', meta }];
   }
 }

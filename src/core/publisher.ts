@@ -11,8 +11,9 @@ import { isValidTopic } from './topics.ts';
 export function jsonPayload(data: unknown): Buffer {
   try {
     return Buffer.from(JSON.stringify(data));
-  } catch {
-    throw new HubcastError('invalid_json', 'data is nested too deeply');
+  } catch (err) {
+    // RangeError: deeper than the stack; TypeError: a BigInt or a cycle (from a module step).
+    throw new HubcastError('invalid_json', err instanceof RangeError ? 'data is nested too deeply' : 'data cannot be serialized as JSON');
   }
 }
 

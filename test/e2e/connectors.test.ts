@@ -1,10 +1,12 @@
 import { createHmac } from 'node:crypto';
+import Database from 'better-sqlite3';
 import { writeFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createServer } from '../../src/server.ts';
 import { FaultyStore } from '../helpers/faulty-store.ts';
 import { cli, eventually, startServer, tempDir, type Harness } from '../helpers/server.ts';
+import { withDb } from '../helpers/upgrade.ts';
 
 const SECRET = 'webhook-secret-0123456789';
 const hmac = (text: string, secret = SECRET) => createHmac('sha256', secret).update(text).digest('hex');
@@ -192,6 +194,72 @@ describe('connectors in the gateway: webhook → pipeline → publish path → c
       'x1 dead-lettered again',
     );
     expect((await cli(['dlq', 'drop', '--all', '--data-dir', h.dataDir])).code).toBe(0);
+  });
+
+  /** The dead letters as stored in `<dataDir>/connectors.db`. */
+  const deadLetters = (dataDir: string) => {
+    const db = new Database(join(dataDir, 'connectors.db'), { readonly: true });
+    try {
+      return db.prepare('SELECT * FROM dlq ORDER BY id').all() as {
+        record_key: string;
+        kind: string;
+        value: Buffer;
+        format: string;
+      }[];
+    } finally {
+      db.close();
+    }
+  };
+
+  it('a dead letter keeps the bytes as received; once the cause is fixed, dlq retry publishes exactly those bytes', async () => {
+    // Numbers past 2^53, spacing, escapes: what a JSON.parse + JSON.stringify round trip would change.
+    const body = '{"id": 12345678901234567890,  "zone": "eu", "price": 1.10, "note": "caf\\u00e9"}';
+    h = await startServer(webhookConfig());
+    expect((await hook(body, { 'idempotency-key': 'big-1' })).status).toBe(202);
+    const [dead] = deadLetters(h.dataDir);
+    expect({ key: dead!.record_key, kind: dead!.kind, value: dead!.value.toString() }).toEqual({ key: 'big-1', kind: 'json', value: body });
+    // The operator fixes the topic template (the record has "zone", not "region"), restarts, retries.
+    const dataDir = h.dataDir;
+    await h.server.close(); // keeps the data directory
+    h = await startServer(webhookConfig({ topic: 'orders.{{zone}}' }), { dataDir });
+    const c = await h.connect(await h.register(await h.createClient({ subscribe: ['orders.*'] })));
+    await c.subscribe('orders.eu');
+    expect((await cli(['dlq', 'retry', '--all', '--data-dir', dataDir])).code).toBe(0);
+    expect(await c.next('message', 5000)).toMatchObject({ topic: 'orders.eu', offset: 1 });
+    const stored = withDb(dataDir, (db) => db.prepare("SELECT payload FROM messages WHERE topic = 'orders.eu'").pluck().get() as Buffer);
+    expect(stored.toString()).toBe(body);
+    expect(deadLetters(dataDir)).toEqual([]);
+  });
+
+  it('a value JSON cannot hold (a BigInt, a cycle) is kept as itself, not "[object Object]", and retried as itself', async () => {
+    const dir = tempDir();
+    const flag = join(dir, 'broken');
+    writeFileSync(flag, '');
+    const mod = join(dir, 'enrich.mjs');
+    // Broken: it decorates the record in place (a BigInt, a back-reference) and then fails. Fixed: it
+    // turns what it finds into JSON-friendly fields.
+    writeFileSync(
+      mod,
+      `import { existsSync } from 'node:fs';
+       export default (r) => {
+         if (existsSync(${JSON.stringify(flag)})) { r.value.big = 2n ** 70n; r.value.self = r.value; throw new Error('lookup failed'); }
+         return { ...r, value: { region: r.value.region, big: String(r.value.big), cyclic: r.value.self === r.value } };
+       };`,
+    );
+    h = await startServer(webhookConfig({ itemsPath: 'items' }, [{ module: mod }]));
+    const body = JSON.stringify({ items: [{ region: 'eu' }] });
+    expect((await hook(body, { 'idempotency-key': 'v8-1' })).status).toBe(202);
+    const [dead] = deadLetters(h.dataDir);
+    expect(dead).toMatchObject({ record_key: 'v8-1:0', format: 'v8' });
+    expect(dead!.value.toString()).not.toContain('[object Object]');
+    const c = await h.connect(await h.register(await h.createClient({ subscribe: ['orders.*'] })));
+    await c.subscribe('orders.eu');
+    unlinkSync(flag);
+    expect((await cli(['dlq', 'retry', '--all', '--data-dir', h.dataDir])).code).toBe(0);
+    expect(await c.next('message', 5000)).toMatchObject({
+      topic: 'orders.eu',
+      data: { region: 'eu', big: '1180591620717411303424', cyclic: true },
+    });
   });
 
   it('GET /connectors needs an admin key and shows state, records in and last record time', async () => {

@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto';
+import Database from 'better-sqlite3';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -93,6 +94,14 @@ describe('limits.maxJsonDepth on every entrance', () => {
       10_000,
       'two dead letters',
     );
+    // Kept as received (they used to be stored as "[object Object]" when JSON.stringify gave up).
+    const db = new Database(join(h.dataDir, 'connectors.db'), { readonly: true });
+    const stored = db.prepare('SELECT kind, value FROM dlq ORDER BY id').all() as { kind: string; value: Buffer }[];
+    db.close();
+    expect(stored.map((d) => [d.kind, d.value.toString()])).toEqual([
+      ['json', nested(65)],
+      ['json', nested(120_000)],
+    ]);
     expect(list!.map((d) => d.reason)).toEqual([
       expect.stringMatching(/nested deeper than 64 levels|nested too deeply/),
       expect.stringMatching(/nested deeper than 64 levels|nested too deeply/),
