@@ -74,7 +74,11 @@ const kindOf = (r: SourceRecord): PayloadKind => r.kind ?? (Buffer.isBuffer(r.va
 /** A dead letter stored as bytes, as the source record it was (bytes kept as `raw`). */
 function fromBytes(d: DeadLetter): SourceRecord {
   const value =
-    d.kind === 'binary' ? d.value : d.kind === 'text' ? d.value.toString('utf8') : (JSON.parse(d.value.toString('utf8')) as unknown);
+    d.kind === 'binary'
+      ? d.value
+      : d.kind === 'text'
+        ? withoutBom(d.value, 'text').toString('utf8')
+        : (JSON.parse(withoutBom(d.value, 'json').toString('utf8')) as unknown);
   return { key: d.key, value, kind: d.kind, raw: d.value, meta: d.meta };
 }
 
@@ -233,7 +237,13 @@ export class ConnectorRuntime {
       try {
         stored = { ...encode(r.value, typeof r.value === 'string' ? 'text' : r.kind), format: 'bytes' };
       } catch {
-        stored = { kind: kindOf(r), payload: serialize(r.value), format: 'v8' };
+        try {
+          stored = { kind: kindOf(r), payload: serialize(r.value), format: 'v8' };
+        } catch (v8err) {
+          // A function or a symbol: nothing can hold it. Say so rather than store something else.
+          const what = `(the record could not be stored: ${(v8err as Error).message})`;
+          stored = { kind: 'text', payload: Buffer.from(what), format: 'bytes' };
+        }
       }
     }
     const { kind, payload, format } = stored;
