@@ -87,8 +87,8 @@ export interface ConnectorState {
   get(key: string): string | undefined;
   set(key: string, value: string): void;
   delete(key: string): void;
-  /** The keys that start with `prefix` (for sweeping expired entries). */
-  keys?(prefix: string): string[];
+  /** Deletes the keys starting with `prefix` whose value, a number, is below `before` (expired entries). */
+  prune?(prefix: string, before: number): void;
 }
 
 /** An error retrying cannot fix (bad credentials, missing table): reported, not retried forever. */

@@ -62,12 +62,12 @@ export class ConnectorDb {
     const get = this.#db.prepare('SELECT v FROM state WHERE connector = ? AND k = ?');
     const set = this.#db.prepare('INSERT OR REPLACE INTO state (connector, k, v) VALUES (?, ?, ?)');
     const del = this.#db.prepare('DELETE FROM state WHERE connector = ? AND k = ?');
-    const keys = this.#db.prepare('SELECT k FROM state WHERE connector = ? AND substr(k, 1, ?) = ?').pluck();
+    const prune = this.#db.prepare('DELETE FROM state WHERE connector = ? AND substr(k, 1, ?) = ? AND CAST(v AS REAL) < ?');
     return {
       get: (k) => (get.get(connector, k) as { v: string } | undefined)?.v,
       set: (k, v) => void set.run(connector, k, v),
       delete: (k) => void del.run(connector, k),
-      keys: (prefix) => keys.all(connector, prefix.length, prefix) as string[],
+      prune: (prefix, before) => void prune.run(connector, prefix.length, prefix, before),
     };
   }
 

@@ -159,10 +159,9 @@ export class WebhookConnector implements Connector {
     return timingSafeEqual(Buffer.from(hex, 'hex'), want);
   }
 
-  /** Forgets seen signatures past their expiry. */
+  /** Forgets seen signatures past their expiry (one statement, whatever their number). */
   #sweep(ctx: ConnectorContext): void {
-    const now = this.#now();
-    for (const k of ctx.state.keys?.(SEEN) ?? []) if (Number(ctx.state.get(k) ?? 0) <= now) ctx.state.delete(k);
+    ctx.state.prune?.(SEEN, this.#now());
   }
 
   #records(d: WebhookDelivery, id: string): SourceRecord[] {

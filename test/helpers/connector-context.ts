@@ -62,7 +62,9 @@ export function recordingContext(opts: RecordingContextOptions = {}): RecordingC
       get: (k) => state.get(k),
       set: (k, v) => void state.set(k, v),
       delete: (k) => void state.delete(k),
-      keys: (prefix) => [...state.keys()].filter((k) => k.startsWith(prefix)),
+      prune: (prefix, before) => {
+        for (const [k, v] of state) if (k.startsWith(prefix) && Number(v) < before) state.delete(k);
+      },
     },
     log,
     alert: (detail) => void alerts.push(detail),
