@@ -79,6 +79,14 @@ describe('limits.maxJsonDepth on every entrance', () => {
       body,
     });
     expect({ status: r.status, error: r.body.error }).toEqual({ status: 400, error: tooDeep });
+    // And its size is capped like every body: limits.maxMessageBytes plus 64 KiB.
+    const big = JSON.stringify({ pad: 'x'.repeat(262_144 + 64 * 1024) });
+    const tooBig = await h.fetchJson('/hooks/hook', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-hubcast-signature': sign(big) },
+      body: big,
+    });
+    expect({ status: tooBig.status, code: tooBig.body.error?.code }).toEqual({ status: 413, code: 'payload_too_large' });
   });
 
   it('connector records deeper than the limit go to the dead-letter store with the reason', async () => {
