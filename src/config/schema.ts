@@ -137,7 +137,9 @@ export const configSchema = z
           .int()
           .min(0)
           .default(300)
-          .describe('Window in which a repeated idempotency key on a topic is not delivered again.'),
+          .describe(
+            'Seconds an idempotency key is remembered per publisher: a retry is not delivered again, another request with it is 409.',
+          ),
       })
       .strict()
       .default({}),
