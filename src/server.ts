@@ -85,6 +85,7 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
     broker,
     clock,
     maxMessageBytes: config.limits.maxMessageBytes,
+    maxJsonDepth: config.limits.maxJsonDepth,
     onPublished: (source) => metrics.messagesIn.inc({ source }),
   });
   // The token service asks the gateway whether a token is live; the gateway is built right after.
@@ -150,7 +151,7 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
     metrics,
   });
   watchConnectors(metrics, () => runtime.list());
-  hookRoutes(app, runtime);
+  hookRoutes(app, runtime, { maxJsonDepth: config.limits.maxJsonDepth });
   adminRoutes(app, { config, store, failures: adminFailures, runtime });
   // Slow senders: complete headers within headersTimeoutMs (checked every half of it), whole requests within 30 s.
   const headersMs = config.limits.headersTimeoutMs;

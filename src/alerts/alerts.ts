@@ -30,6 +30,8 @@ export type AlertKind =
   | 'source_recovered'
   /** A connector stopped on an error retrying cannot fix (bad credentials, missing table). */
   | 'source_failed'
+  /** A connector refused something its source offered, for safety (a file connector's symbolic link). */
+  | 'source_refused'
   /** Records rejected by a connector's pipeline (bad data, expression error): in the dead-letter store. */
   | 'pipeline_error'
   /** `hubcast connect` could not reach the gateway through `retry.attempts` tries (records stay spooled). */
@@ -43,6 +45,7 @@ export const PER_CONNECTOR_KINDS: ReadonlySet<AlertKind> = new Set([
   'source_unreachable',
   'source_recovered',
   'source_failed',
+  'source_refused',
   'pipeline_error',
   'gateway_unreachable',
 ]);

@@ -29,6 +29,8 @@ const MEANING: Record<AlertKind, string> = {
   source_recovered: 'A connector reached its source again after source_unreachable; records flow again.',
   source_failed:
     'A connector stopped on an error retrying cannot fix (bad credentials, missing table or queue). Fix its settings and restart.',
+  source_refused:
+    'A connector refused input for safety (a file connector found a symbolic link, or a file outside its folder). It was not read; find out who put it there.',
   pipeline_error:
     'Records failed in a connector pipeline (bad data, expression error) and were put in the dead-letter store: hubcast dlq list.',
   gateway_unreachable:

@@ -30,6 +30,7 @@ export async function dlqCommand(args: string[], io: Io): Promise<number> {
           connector: d.connector,
           key: d.key,
           kind: d.kind,
+          format: d.format ?? 'bytes',
           reason: d.reason,
           at: new Date(d.at).toISOString(),
           bytes: d.value.length,

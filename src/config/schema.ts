@@ -195,13 +195,24 @@ export const configSchema = z
           .int()
           .min(0)
           .default(300)
-          .describe('Window in which a repeated idempotency key on a topic is not delivered again.'),
+          .describe(
+            'Seconds an idempotency key is remembered per publisher: a retry is not delivered again, another request with it is 409.',
+          ),
       })
       .strict()
       .default({}),
     limits: z
       .object({
         maxMessageBytes: z.number().int().min(1).default(262144).describe('Largest message payload accepted for publishing, bytes.'),
+        maxJsonDepth: z
+          .number()
+          .int()
+          .min(1)
+          .max(10_000)
+          .default(64)
+          .describe(
+            'Deepest [ and { nesting of a JSON payload on every entrance (ingest, WebSocket, webhooks, connectors); deeper is invalid_json.',
+          ),
         authFailures: z
           .object({
             perMinute: z

@@ -231,7 +231,7 @@ function toRecord(m: ConsumeMessage, queue: string, decoder: { format: Format; l
     meta.error = decoded.error;
     decoder.log.warn({ key, routingKey, error: decoded.error }, 'amqp body does not match the configured format');
   }
-  return { key, value: decoded.value, kind: decoded.kind, meta };
+  return { key, value: decoded.value, kind: decoded.kind, raw: m.content, meta };
 }
 
 /** Resolves with `p`, or with undefined as soon as `signal` aborts (a late value goes to `onLate`). */

@@ -46,6 +46,14 @@ export interface SourceRecord {
   /** How to deliver `value` when it reaches consumers unchanged. Default: Buffer → binary, else json. */
   kind?: PayloadKind;
   /**
+   * The record's bytes as the source gave them (a message body, a JSON line), when `value` was decoded
+   * from them per `kind`. Kept as they are in the dead-letter store (so `hubcast dlq retry` gives the
+   * pipeline exactly the same record), and published as they are when no pipeline step can change the
+   * value (no `map`, `set` or `module`): a re-serialization would change numbers past 2^53, key order
+   * of duplicate keys, escapes and spacing.
+   */
+  raw?: Buffer;
+  /**
    * Facts about the record from the source, for topic templates (`{{$meta.topic}}`) and pipeline
    * expressions (`$meta`): e.g. `{ topic }` for MQTT, `{ routingKey, exchange }` for AMQP,
    * `{ subject }` for NATS, `{ file, line }` for files.
@@ -64,6 +72,12 @@ export interface ConnectorContext {
   connected(): void;
   /** Aborted when the connector must stop; every wait in `run` honours it. */
   signal: AbortSignal;
+  /**
+   * Raises the alert `source_refused` for this connector (digested like every alert): the source
+   * offered something the connector refused for safety (a file connector's symbolic link). `detail`
+   * is a short text, never a payload or credential. Absent in contexts without alerts.
+   */
+  alert?(detail: string): void;
   /** Durable per-connector key/value state (cursors, file positions). */
   state: ConnectorState;
   log: Logger;
@@ -73,6 +87,8 @@ export interface ConnectorState {
   get(key: string): string | undefined;
   set(key: string, value: string): void;
   delete(key: string): void;
+  /** Deletes the keys starting with `prefix` whose value, a number, is below `before` (expired entries). */
+  prune?(prefix: string, before: number): void;
 }
 
 /** An error retrying cannot fix (bad credentials, missing table): reported, not retried forever. */

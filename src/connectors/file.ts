@@ -1,6 +1,6 @@
-import { createReadStream } from 'node:fs';
-import { copyFile, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
-import { basename, extname, join, resolve } from 'node:path';
+import { constants } from 'node:fs';
+import { copyFile, lstat, mkdir, open, readdir, readFile, realpath, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, extname, join, resolve } from 'node:path';
 import { z } from 'zod';
 import type { Logger } from '../logger.ts';
 import type { CommonConnectorConfig } from './config.ts';
@@ -89,9 +89,15 @@ export function formatFor(name: string): Format {
 const code = (err: unknown) => (err as { code?: string }).code;
 const stripBom = (s: string) => (s.charCodeAt(0) === 0xfeff ? s.slice(1) : s);
 
+/**
+ * Files are opened without following a symbolic link: a file swapped for a link after the directory
+ * scan fails to open (ELOOP) instead of reading what the link points to.
+ */
+const NO_FOLLOW = constants.O_RDONLY | constants.O_NOFOLLOW;
+
 /** Physical lines, numbered from 1 (CRLF or LF). Read errors (and abort) propagate: a file is never half-read silently. */
 async function* readLines(path: string, signal: AbortSignal): AsyncGenerator<Line> {
-  const input = createReadStream(path, { encoding: 'utf8', signal });
+  const input = (await open(path, NO_FOLLOW)).createReadStream({ encoding: 'utf8', signal });
   let rest = '';
   let line = 0;
   const take = (text: string): Line => {
@@ -113,7 +119,7 @@ async function* readLines(path: string, signal: AbortSignal): AsyncGenerator<Lin
 
 /** CSV rows (RFC 4180 quoting: "a,b", "say ""hi""", newlines inside quotes), each numbered by the line it starts on. */
 async function* readCsvRows(path: string, signal: AbortSignal, delimiter: string): AsyncGenerator<{ line: number; fields: string[] }> {
-  const input = createReadStream(path, { encoding: 'utf8', signal });
+  const input = (await open(path, NO_FOLLOW)).createReadStream({ encoding: 'utf8', signal });
   let field = '';
   let fieldStarted = false;
   let row: string[] = [];
@@ -185,6 +191,10 @@ class FileConnector implements Connector {
   readonly #match: RegExp;
   readonly #dir: string;
   readonly #doneDir: string;
+  /** The watched directory with every link in its path resolved (the operator's choice, trusted). */
+  #realDir = '';
+  /** Entries refused and already alerted, with why: each is alerted once while it stays there. */
+  readonly #refused = new Map<string, string>();
 
   constructor(cfg: FileConfig, log: Logger) {
     this.name = cfg.name;
@@ -201,6 +211,7 @@ class FileConnector implements Connector {
     try {
       if (!(await stat(this.#dir)).isDirectory()) throw new FatalSourceError(`file: path ${this.#dir} is not a directory`);
       if (this.#cfg.after === 'move') await mkdir(this.#doneDir, { recursive: true });
+      this.#realDir = await realpath(this.#dir);
     } catch (err) {
       throw fsError(err, this.#dir);
     }
@@ -210,7 +221,7 @@ class FileConnector implements Connector {
     try {
       while (!signal.aborted) {
         const next = new Map<string, string>();
-        for (const f of await this.#scan()) {
+        for (const f of await this.#scan(ctx)) {
           if (signal.aborted) break;
           next.set(f.name, f.identity);
           const progress = readProgress(ctx, f.name);
@@ -227,15 +238,31 @@ class FileConnector implements Connector {
     }
   }
 
-  /** Matching regular files, oldest first. */
-  async #scan(): Promise<Candidate[]> {
+  /**
+   * Matching regular files, oldest first. Symbolic links (to files or folders) and anything whose
+   * real path is not directly in the watched directory are refused: a link dropped in the folder must
+   * not publish a file from elsewhere.
+   */
+  async #scan(ctx: ConnectorContext): Promise<Candidate[]> {
     const out: Candidate[] = [];
     const dotGlob = this.#cfg.glob.startsWith('.');
-    for (const name of await readdir(this.#dir)) {
+    const names = await readdir(this.#dir);
+    for (const name of this.#refused.keys()) if (!names.includes(name)) this.#refused.delete(name);
+    for (const name of names) {
       if ((name.startsWith('.') && !dotGlob) || !this.#match.test(name)) continue;
+      const path = join(this.#dir, name);
       try {
-        const st = await stat(join(this.#dir, name), { bigint: true });
+        const st = await lstat(path, { bigint: true });
+        if (st.isSymbolicLink()) {
+          this.#refuse(ctx, name, 'is a symbolic link');
+          continue;
+        }
         if (!st.isFile()) continue;
+        if (dirname(await realpath(path)) !== this.#realDir) {
+          this.#refuse(ctx, name, 'resolves outside the watched directory');
+          continue;
+        }
+        this.#refused.delete(name);
         out.push({ name, identity: identityOf(st), mtimeMs: Number(st.mtimeMs) });
       } catch (err) {
         if (code(err) !== 'ENOENT') throw err; // gone between readdir and stat
@@ -256,7 +283,7 @@ class FileConnector implements Connector {
       const prefix = `${f.name}@${f.identity}`;
       try {
         if (format === 'json' || format === 'binary') {
-          const buf = await readFile(path, { signal: ctx.signal });
+          const buf = await readFile(path, { signal: ctx.signal, flag: NO_FOLLOW });
           const meta = { file: f.name, line: 0 };
           const rec: SourceRecord =
             format === 'binary'
@@ -268,6 +295,12 @@ class FileConnector implements Connector {
           if (!finished) return false;
         }
       } catch (err) {
+        if (code(err) === 'ELOOP') {
+          // Swapped for a symbolic link after the scan: refused like any link.
+          this.#refuse(ctx, f.name, 'is a symbolic link');
+          ctx.state.delete(stateKey);
+          return true;
+        }
         if (code(err) === 'ENOENT' && (err as { path?: string }).path === path) {
           // Removed by someone else before we finished: nothing left to read.
           this.#log.warn({ file: f.name }, 'file vanished while being read');
@@ -291,10 +324,18 @@ class FileConnector implements Connector {
     return true;
   }
 
+  /** Logs and alerts (source_refused) once per entry while it stays refused; the entry is left alone. */
+  #refuse(ctx: ConnectorContext, name: string, why: string): void {
+    if (this.#refused.get(name) === why) return;
+    this.#refused.set(name, why);
+    this.#log.warn({ file: name, reason: why }, 'file refused: not read, not moved');
+    ctx.alert?.(`file ${name} ${why}: refused`);
+  }
+
   async #unchanged(path: string, f: Candidate): Promise<boolean> {
     try {
-      const st = await stat(path, { bigint: true });
-      return identityOf(st) === f.identity;
+      const st = await lstat(path, { bigint: true });
+      return !st.isSymbolicLink() && identityOf(st) === f.identity;
     } catch (err) {
       if (code(err) === 'ENOENT') return true; // gone: nothing to move
       throw err;
@@ -364,7 +405,8 @@ class FileConnector implements Connector {
    */
   #jsonRecord(key: string, text: string, meta: { file: string; line: number }): SourceRecord {
     try {
-      return { key, value: JSON.parse(stripBom(text)), kind: 'json', meta };
+      const json = stripBom(text);
+      return { key, value: JSON.parse(json), kind: 'json', raw: Buffer.from(json), meta };
     } catch {
       this.#log.warn({ file: meta.file, line: meta.line }, 'not valid JSON; passed on as text');
       return { key, value: text, kind: 'text', meta: { ...meta, error: 'invalid JSON' } };

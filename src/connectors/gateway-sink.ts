@@ -75,6 +75,13 @@ export class GatewaySink implements RecordSink {
           status = 0;
           log.warn({ error: (err as Error).message, attempt: this.failures + 1 }, 'gateway unreachable');
         }
+        if (status === 409) {
+          // idempotency_key_conflict: this record's key was published before with another payload (a
+          // pipeline whose output differs per run); the first publication stands.
+          log.warn({ topic: r.topic, key: r.key }, 'redelivered record differs from the first publication, which stands');
+          db.unspool(r.seq);
+          continue;
+        }
         if (status === 202 || status === 200) {
           db.unspool(r.seq);
           this.delivered++;

@@ -9,7 +9,13 @@ export interface DeadLetter {
   connector: string;
   key: string;
   kind: PayloadKind;
+  /**
+   * The record: its bytes as received (`SourceRecord.raw`) or, for a value built without bytes, its
+   * encoding per `kind`; with `format: 'v8'`, a v8 serialization of a value JSON cannot hold (a BigInt,
+   * a cycle), so that a retry gets the very same value.
+   */
   value: Buffer;
+  format?: 'bytes' | 'v8';
   meta: Record<string, unknown>;
   reason: string;
   at: number;
@@ -46,6 +52,9 @@ export class ConnectorDb {
       CREATE TABLE IF NOT EXISTS spool (
         seq INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL, kind TEXT NOT NULL, payload BLOB NOT NULL, key TEXT NOT NULL);
     `);
+    // Files made before dead letters could hold a v8-serialized value.
+    const cols = (db.prepare('PRAGMA table_info(dlq)').all() as { name: string }[]).map((c) => c.name);
+    if (!cols.includes('format')) db.exec("ALTER TABLE dlq ADD COLUMN format TEXT NOT NULL DEFAULT 'bytes'");
     this.#db = db;
   }
 
@@ -53,18 +62,20 @@ export class ConnectorDb {
     const get = this.#db.prepare('SELECT v FROM state WHERE connector = ? AND k = ?');
     const set = this.#db.prepare('INSERT OR REPLACE INTO state (connector, k, v) VALUES (?, ?, ?)');
     const del = this.#db.prepare('DELETE FROM state WHERE connector = ? AND k = ?');
+    const prune = this.#db.prepare('DELETE FROM state WHERE connector = ? AND substr(k, 1, ?) = ? AND CAST(v AS REAL) < ?');
     return {
       get: (k) => (get.get(connector, k) as { v: string } | undefined)?.v,
       set: (k, v) => void set.run(connector, k, v),
       delete: (k) => void del.run(connector, k),
+      prune: (prefix, before) => void prune.run(connector, prefix.length, prefix, before),
     };
   }
 
   deadLetter(d: Omit<DeadLetter, 'id'>): number {
     return Number(
       this.#db
-        .prepare('INSERT INTO dlq (connector, record_key, kind, value, meta, reason, at) VALUES (?, ?, ?, ?, ?, ?, ?)')
-        .run(d.connector, d.key, d.kind, d.value, JSON.stringify(d.meta), d.reason, d.at).lastInsertRowid,
+        .prepare('INSERT INTO dlq (connector, record_key, kind, value, format, meta, reason, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+        .run(d.connector, d.key, d.kind, d.value, d.format ?? 'bytes', JSON.stringify(d.meta), d.reason, d.at).lastInsertRowid,
     );
   }
 
@@ -79,6 +90,7 @@ export class ConnectorDb {
       record_key: string;
       kind: PayloadKind;
       value: Buffer;
+      format: 'bytes' | 'v8';
       meta: string;
       reason: string;
       at: number;
@@ -89,6 +101,7 @@ export class ConnectorDb {
       key: r.record_key,
       kind: r.kind,
       value: r.value,
+      format: r.format,
       meta: JSON.parse(r.meta) as Record<string, unknown>,
       reason: r.reason,
       at: r.at,

@@ -288,7 +288,7 @@ function toRecord(packet: IPublishPacket, format: Format, log: Logger): SourceRe
     meta.error = decoded.error;
     log.warn({ key, topic, error: decoded.error }, 'mqtt payload does not match the configured format');
   }
-  return { key, value: decoded.value, kind: decoded.kind, meta };
+  return { key, value: decoded.value, kind: decoded.kind, raw: payload, meta };
 }
 
 function jsonId(value: unknown): string | undefined {

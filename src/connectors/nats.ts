@@ -265,7 +265,8 @@ class Session {
   }
 
   #record(m: Msg | JsMsg, key: string, extra: Record<string, unknown> = {}): SourceRecord {
-    const decoded = decode(Buffer.from(m.data), this.#format);
+    const body = Buffer.from(m.data);
+    const decoded = decode(body, this.#format);
     const meta: Record<string, unknown> = {
       subject: m.subject,
       subjectTopic: subjectTopic(m.subject),
@@ -276,7 +277,7 @@ class Session {
       meta.error = decoded.error;
       this.#ctx.log.warn({ key, subject: m.subject, error: decoded.error }, 'nats payload does not match the configured format');
     }
-    return { key, value: decoded.value, kind: decoded.kind, meta };
+    return { key, value: decoded.value, kind: decoded.kind, raw: body, meta };
   }
 
   /**

@@ -1,3 +1,4 @@
+import { deserialize, serialize } from 'node:v8';
 import type { Alerts } from '../alerts/alerts.ts';
 import type { Clock } from '../core/clock.ts';
 import { HubcastError } from '../core/errors.ts';
@@ -64,6 +65,23 @@ function encode(value: unknown, kind: PayloadKind | undefined): { kind: PayloadK
   return { kind: 'json', payload: jsonPayload(value) };
 }
 
+/** A UTF-8 byte-order mark decoders skip but a JSON payload (inserted verbatim into frames) must not carry. */
+const withoutBom = (b: Buffer, kind: PayloadKind) =>
+  kind !== 'binary' && b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf ? b.subarray(3) : b;
+
+const kindOf = (r: SourceRecord): PayloadKind => r.kind ?? (Buffer.isBuffer(r.value) ? 'binary' : 'json');
+
+/** A dead letter stored as bytes, as the source record it was (bytes kept as `raw`). */
+function fromBytes(d: DeadLetter): SourceRecord {
+  const value =
+    d.kind === 'binary'
+      ? d.value
+      : d.kind === 'text'
+        ? withoutBom(d.value, 'text').toString('utf8')
+        : (JSON.parse(withoutBom(d.value, 'json').toString('utf8')) as unknown);
+  return { key: d.key, value, kind: d.kind, raw: d.value, meta: d.meta };
+}
+
 /**
  * Runs the configured connectors: each under a Supervisor (retry, alerts), each record through its
  * pipeline into the sink (the one publish path), failures into the dead-letter store.
@@ -107,7 +125,12 @@ export class ConnectorRuntime {
         retry: cfg.retry,
         alerts: this.#o.alerts,
         log,
-        ctx: { emit: (records) => this.#emit(entry, records), state: this.#db.state(cfg.name), log },
+        ctx: {
+          emit: (records) => this.#emit(entry, records),
+          state: this.#db.state(cfg.name),
+          log,
+          alert: (detail) => this.#o.alerts.raise({ kind: 'source_refused', connector: cfg.name, detail }),
+        },
       });
       this.#entries.set(cfg.name, entry);
     }
@@ -166,7 +189,15 @@ export class ConnectorRuntime {
           this.#o.sink.publish(input).then(
             () => undefined,
             (err: unknown) => {
-              if (err instanceof HubcastError && err.status < 500) this.#dead(e, r, err);
+              // The key names the source record, which was published before: a pipeline whose output
+              // differs per run ($now(), a lookup) made a different payload this time. The first
+              // publication stands; this is a redelivery, not bad data.
+              if (err instanceof HubcastError && err.code === 'idempotency_key_conflict')
+                this.#o.log.warn(
+                  { connector: e.cfg.name, record_key: r.key, topic: input.topic },
+                  'redelivered record: its pipeline output differs from the first publication, which stands',
+                );
+              else if (err instanceof HubcastError && err.status < 500) this.#dead(e, r, err);
               else throw err;
             },
           ),
@@ -189,19 +220,43 @@ export class ConnectorRuntime {
     if (!isValidTopic(topic)) throw new Error(`invalid topic "${String(topic).slice(0, 210)}"`);
     let key = `${e.cfg.name}:${r.key}${n > 1 ? `#${i}` : ''}`;
     if (key.length > MAX_KEY) key = `${e.cfg.name}:${sha256(key)}`;
-    return { topic, ...encode(o.value, o.kind), key, source: `connector:${e.cfg.type}` };
+    // Unchanged by the pipeline: the bytes as received, not a re-serialization of what they decoded to.
+    const asReceived = r.raw !== undefined && o.value === r.value && e.pipeline.preservesValue;
+    const body = asReceived ? { kind: kindOf(r), payload: withoutBom(r.raw!, kindOf(r)) } : encode(o.value, o.kind);
+    return { topic, ...body, key, scope: `connector:${e.cfg.name}`, source: `connector:${e.cfg.type}` };
   }
 
   #dead(e: Entry, r: SourceRecord, err: unknown): void {
     const reason = scrubUrls((err as Error)?.message ?? String(err)).slice(0, 1000);
-    let stored: { kind: PayloadKind; payload: Buffer };
-    try {
-      stored = encode(r.value, typeof r.value === 'string' ? 'text' : r.kind);
-    } catch {
-      stored = { kind: 'text', payload: Buffer.from(String(r.value)) };
+    // The record as received, so that `hubcast dlq retry` reproduces it exactly: its bytes when the
+    // source gave some; else its encoding; else (a BigInt, a cycle, nesting JSON cannot hold) a v8
+    // serialization of the value itself.
+    let stored: { kind: PayloadKind; payload: Buffer; format: 'bytes' | 'v8' };
+    if (r.raw !== undefined) stored = { kind: kindOf(r), payload: r.raw, format: 'bytes' };
+    else {
+      try {
+        stored = { ...encode(r.value, typeof r.value === 'string' ? 'text' : r.kind), format: 'bytes' };
+      } catch {
+        try {
+          stored = { kind: kindOf(r), payload: serialize(r.value), format: 'v8' };
+        } catch (v8err) {
+          // A function or a symbol: nothing can hold it. Say so rather than store something else.
+          const what = `(the record could not be stored: ${(v8err as Error).message})`;
+          stored = { kind: 'text', payload: Buffer.from(what), format: 'bytes' };
+        }
+      }
     }
-    const { kind, payload } = stored;
-    this.#db?.deadLetter({ connector: e.cfg.name, key: r.key, kind, value: payload, meta: r.meta ?? {}, reason, at: this.#o.clock.now() });
+    const { kind, payload, format } = stored;
+    this.#db?.deadLetter({
+      connector: e.cfg.name,
+      key: r.key,
+      kind,
+      value: payload,
+      format,
+      meta: r.meta ?? {},
+      reason,
+      at: this.#o.clock.now(),
+    });
     e.deadLetters++;
     this.#o.metrics?.connectorDeadLetters.inc({ connector: e.cfg.name });
     this.#o.log.warn({ connector: e.cfg.name, record_key: r.key, reason }, 'record rejected by the pipeline: dead-lettered');
@@ -221,11 +276,15 @@ export class ConnectorRuntime {
     }
     for (const d of rows) {
       const e = this.#entries.get(d.connector);
-      const value =
-        d.kind === 'binary' ? d.value : d.kind === 'text' ? d.value.toString('utf8') : (JSON.parse(d.value.toString('utf8')) as unknown);
-      const record: SourceRecord = { key: d.key, value, kind: d.kind, meta: d.meta };
       if (!e) {
         db.deadLetter({ ...d, reason: `no running connector named ${d.connector}` });
+        continue;
+      }
+      let record: SourceRecord;
+      try {
+        record = d.format === 'v8' ? { key: d.key, value: deserialize(d.value), kind: d.kind, meta: d.meta } : fromBytes(d);
+      } catch (err) {
+        db.deadLetter({ ...d, reason: `retry failed: the stored record cannot be decoded: ${(err as Error).message}` });
         continue;
       }
       try {

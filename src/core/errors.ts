@@ -15,6 +15,10 @@ export const ERRORS = {
   not_found: { status: 404, message: 'no such route' },
   method_not_allowed: { status: 405, message: 'method not allowed on this route' },
   duplicate_connection: { status: 409, message: 'this token already has a live connection' },
+  idempotency_key_conflict: {
+    status: 409,
+    message: 'this idempotency key was already used for a different request (topic or payload) within history.dedupeS',
+  },
   origin_not_allowed: { status: 403, message: 'this browser origin may not connect' },
   rate_limited: { status: 429, message: 'too many failed attempts from this address; try again later' },
   connection_limit: { status: 429, message: 'too many connections from this address or client' },

@@ -135,7 +135,7 @@ export class Session {
     } catch (err) {
       return peer.sendText(errorFrame('invalid_json', (err as Error).message, id));
     }
-    this.#d.publisher.publish({ topic, kind: 'json', payload, key, source: 'ws' }).then(
+    this.#d.publisher.publish({ topic, kind: 'json', payload, key, scope: `client:${peer.clientId}`, source: 'ws' }).then(
       (res) => peer.sendText(controlFrame('ack', { topic, offset: res.offset }, id)),
       (err: unknown) => {
         if (err instanceof HubcastError) return peer.sendText(errorFrame(err.code, err.message, id));

@@ -2,6 +2,7 @@ import { TextDecoder } from 'node:util';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { cidrBlockList, type Config } from '../config/schema.ts';
 import { HubcastError } from '../core/errors.ts';
+import { exceedsJsonDepth, tooDeep } from '../core/json-depth.ts';
 import { jsonPayload, type PublishInput, type Publisher } from '../core/publisher.ts';
 import { isValidTopic } from '../core/topics.ts';
 import type { Logger } from '../logger.ts';
@@ -30,6 +31,10 @@ function mediaType(req: FastifyRequest): string {
   return (ct ?? '').split(';')[0]!.trim().toLowerCase();
 }
 
+/** The ingest key id of each authenticated request: idempotency keys are scoped per ingest key. */
+const keyIds = new WeakMap<FastifyRequest, string>();
+const scopeOf = (req: FastifyRequest) => (keyIds.has(req) ? `key:${keyIds.get(req)!}` : 'http');
+
 const isJson = (t: string) => t === 'application/json' || (t.startsWith('application/') && t.endsWith('+json'));
 
 function idempotencyKey(req: FastifyRequest): string | undefined {
@@ -43,6 +48,7 @@ export function entityRoutes(app: FastifyInstance, d: EntityRouteDeps): void {
   const allow = cidrBlockList(config.ingest.allow);
   const trusted = config.ingest.trustProxy.length ? cidrBlockList(config.ingest.trustProxy) : undefined;
   const max = config.limits.maxMessageBytes;
+  const maxDepth = config.limits.maxJsonDepth;
 
   app.register(async (scope) => {
     scope.addHook('onRequest', async (req) => {
@@ -60,6 +66,7 @@ export function entityRoutes(app: FastifyInstance, d: EntityRouteDeps): void {
         d.failures.fail(addr, { reason: 'invalid_key', msg: 'ingest rejected: missing or invalid key' });
         throw new HubcastError('invalid_key');
       }
+      keyIds.set(req, key.id);
     });
     scope.addHook('onResponse', (_req, reply, done) => {
       metrics.ingestRequests.inc({ status: String(reply.statusCode) });
@@ -75,9 +82,12 @@ export function entityRoutes(app: FastifyInstance, d: EntityRouteDeps): void {
       const type = mediaType(req);
       if (!isJson(type))
         throw new HubcastError('unsupported_media_type', 'POST /entity takes application/json; send other bodies to POST /entity/<topic>');
+      const body = (req.body as Buffer | undefined) ?? Buffer.alloc(0);
+      // Before parsing: the envelope is one level, `data` may use the other maxDepth.
+      if (exceedsJsonDepth(body, maxDepth + 1)) throw new HubcastError('invalid_json', tooDeep(maxDepth));
       let parsed: unknown;
       try {
-        parsed = JSON.parse(((req.body as Buffer | undefined) ?? Buffer.alloc(0)).toString('utf8'));
+        parsed = JSON.parse(body.toString('utf8'));
       } catch {
         throw new HubcastError('invalid_json');
       }
@@ -89,7 +99,7 @@ export function entityRoutes(app: FastifyInstance, d: EntityRouteDeps): void {
       if (o.id !== undefined && typeof o.id !== 'string') throw new HubcastError('bad_request', '"id" must be a string');
       const key = (o.id as string | undefined) ?? idempotencyKey(req);
       const payload = jsonPayload(o.data);
-      return reply.code(202).send(await accept({ topic: o.topic, kind: 'json', payload, key, source: 'http' }));
+      return reply.code(202).send(await accept({ topic: o.topic, kind: 'json', payload, key, scope: scopeOf(req), source: 'http' }));
     });
 
     scope.post<{ Params: { topic: string } }>('/entity/:topic', { bodyLimit: max }, async (req, reply) => {
@@ -99,6 +109,7 @@ export function entityRoutes(app: FastifyInstance, d: EntityRouteDeps): void {
       const type = mediaType(req);
       let kind: PublishInput['kind'] = 'binary';
       if (isJson(type)) {
+        if (exceedsJsonDepth(body, maxDepth)) throw new HubcastError('invalid_json', tooDeep(maxDepth));
         try {
           JSON.parse(body.toString('utf8'));
         } catch {
@@ -113,7 +124,9 @@ export function entityRoutes(app: FastifyInstance, d: EntityRouteDeps): void {
         }
         kind = 'text';
       }
-      return reply.code(202).send(await accept({ topic, kind, payload: body, key: idempotencyKey(req), source: 'http' }));
+      return reply
+        .code(202)
+        .send(await accept({ topic, kind, payload: body, key: idempotencyKey(req), scope: scopeOf(req), source: 'http' }));
     });
   });
 }

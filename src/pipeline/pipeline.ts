@@ -109,6 +109,11 @@ export class Pipeline {
     return this.#steps.length;
   }
 
+  /** No step can change a record's value (only `filter` and `topic` steps, or none). */
+  get preservesValue(): boolean {
+    return this.#steps.every((s) => s.kind === 'filter' || s.kind === 'topic');
+  }
+
   /** Imports the `module` steps (once, before the first record). */
   async load(): Promise<void> {
     for (const s of this.#steps) {

@@ -35,8 +35,9 @@ CREATE TABLE IF NOT EXISTS messages (
   topic TEXT NOT NULL, "offset" INTEGER NOT NULL, ts INTEGER NOT NULL, kind TEXT NOT NULL, payload BLOB NOT NULL,
   PRIMARY KEY (topic, "offset")) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS messages_ts ON messages(ts);
-CREATE TABLE IF NOT EXISTS dedupe (
-  topic TEXT NOT NULL, key TEXT NOT NULL, "offset" INTEGER NOT NULL, ts INTEGER NOT NULL, PRIMARY KEY (topic, key)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS idempotency (
+  scope TEXT NOT NULL, key TEXT NOT NULL, topic TEXT NOT NULL, "offset" INTEGER NOT NULL, ts INTEGER NOT NULL,
+  request_hash TEXT NOT NULL, PRIMARY KEY (scope, key)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, ref TEXT NOT NULL);
 `;
 
@@ -138,6 +139,8 @@ export class SqliteStore implements Store {
   readonly #syncedTo = new Map<string, number>();
   #batchTopics: Map<string, BatchTopic> | undefined;
   #stmts: ReturnType<SqliteStore['prepare']> | undefined;
+  /** A database from before scoped idempotency keys still has unexpired rows in `dedupe`. */
+  #legacyDedupe = false;
 
   constructor(opts: SqliteStoreOptions) {
     this.#opts = opts;
@@ -165,6 +168,9 @@ export class SqliteStore implements Store {
     if (!keyCols.includes('scope')) db.exec("ALTER TABLE keys ADD COLUMN scope TEXT NOT NULL DEFAULT 'ingest'");
     // Live connections moved to memory (see the class comment).
     db.exec('DROP TABLE IF EXISTS connections');
+    // Idempotency keys were kept per topic in `dedupe` (no scope, no request hash). Its rows are still
+    // honoured as plain duplicates until they expire, then the table is dropped (see trim()).
+    this.#legacyDedupe = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'dedupe'").get() !== undefined;
     db.prepare('INSERT OR IGNORE INTO meta (k, v) VALUES (?, ?)').run('epoch', randomSecret(9));
     this.#epoch = (db.prepare('SELECT v FROM meta WHERE k = ?').get('epoch') as { v: string }).v;
     if (this.#opts.synchronous === 'full') this.#sync = new WalSync(`${this.path}-wal`);
@@ -185,8 +191,8 @@ export class SqliteStore implements Store {
       ),
       insertMessage: db.prepare('INSERT INTO messages (topic, "offset", ts, kind, payload) VALUES (?, ?, ?, ?, ?)'),
       trimTopic: db.prepare('DELETE FROM messages WHERE topic = ? AND "offset" <= ?'),
-      findDedupe: db.prepare('SELECT "offset", ts FROM dedupe WHERE topic = ? AND key = ? AND ts >= ?'),
-      putDedupe: db.prepare('INSERT OR REPLACE INTO dedupe (topic, key, "offset", ts) VALUES (?, ?, ?, ?)'),
+      findIdem: db.prepare('SELECT topic, "offset", ts, request_hash FROM idempotency WHERE scope = ? AND key = ? AND ts >= ?'),
+      putIdem: db.prepare('INSERT OR REPLACE INTO idempotency (scope, key, topic, "offset", ts, request_hash) VALUES (?, ?, ?, ?, ?, ?)'),
       readHistory: db.prepare(
         'SELECT topic, "offset", ts, kind, payload FROM messages WHERE topic = ? AND "offset" > ? AND ts >= ? ORDER BY "offset" LIMIT ?',
       ),
@@ -497,9 +503,19 @@ export class SqliteStore implements Store {
   #appendOne(req: AppendRequest): AppendResult {
     const s = this.#s;
     const { size, dedupeS } = this.#opts.history;
+    const scope = req.scope ?? '';
+    const hash = req.requestHash ?? '';
     if (req.key !== undefined && dedupeS > 0) {
-      const seen = s.findDedupe.get(req.topic, req.key, req.ts - dedupeS * 1000) as { offset: number; ts: number } | undefined;
-      if (seen) return { offset: seen.offset, epoch: this.#topic(req.topic).epoch, ts: seen.ts, duplicate: true };
+      const since = req.ts - dedupeS * 1000;
+      const seen = s.findIdem.get(scope, req.key, since) as { topic: string; offset: number; ts: number; request_hash: string } | undefined;
+      if (seen && (seen.topic !== req.topic || seen.request_hash !== hash))
+        return { offset: 0, epoch: this.#topic(req.topic).epoch, ts: req.ts, duplicate: false, conflict: true };
+      if (seen) return { offset: seen.offset, epoch: this.#topic(seen.topic).epoch, ts: seen.ts, duplicate: true };
+      const old = this.#legacyDedupe
+        ? (this.#d.prepare('SELECT "offset", ts FROM dedupe WHERE topic = ? AND key = ? AND ts >= ?').get(req.topic, req.key, since) as
+            { offset: number; ts: number } | undefined)
+        : undefined;
+      if (old) return { offset: old.offset, epoch: this.#topic(req.topic).epoch, ts: old.ts, duplicate: true };
     }
     const t = this.#topic(req.topic);
     const offset = t.offset + 1;
@@ -507,7 +523,7 @@ export class SqliteStore implements Store {
     if (b) b.offset = offset;
     else this.#batchTopics!.set(req.topic, { offset, epoch: t.epoch, before: t.offset });
     if (size > 0) s.insertMessage.run(req.topic, offset, req.ts, req.kind, req.payload);
-    if (req.key !== undefined && dedupeS > 0) s.putDedupe.run(req.topic, req.key, offset, req.ts);
+    if (req.key !== undefined && dedupeS > 0) s.putIdem.run(scope, req.key, req.topic, offset, req.ts, hash);
     return { offset, epoch: t.epoch, ts: req.ts, duplicate: false };
   }
 
@@ -545,7 +561,14 @@ export class SqliteStore implements Store {
     const { ttlS, dedupeS } = this.#opts.history;
     const db = this.#d;
     db.prepare('DELETE FROM messages WHERE ts < ?').run(now - ttlS * 1000);
-    db.prepare('DELETE FROM dedupe WHERE ts < ?').run(now - dedupeS * 1000);
+    db.prepare('DELETE FROM idempotency WHERE ts < ?').run(now - dedupeS * 1000);
+    if (this.#legacyDedupe) {
+      db.prepare('DELETE FROM dedupe WHERE ts < ?').run(now - dedupeS * 1000);
+      if (db.prepare('SELECT 1 FROM dedupe LIMIT 1').get() === undefined) {
+        db.exec('DROP TABLE dedupe');
+        this.#legacyDedupe = false;
+      }
+    }
     db.prepare('DELETE FROM tickets WHERE expires_at <= ?').run(now);
   }
 

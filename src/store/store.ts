@@ -24,8 +24,18 @@
  *   commits across concurrent calls. **Promises of `append()` settle in call order**, and offsets of a
  *   topic are assigned in call order: the publisher fans out in settlement order, so subscribers see
  *   offsets in increasing order.
- * - An append with an idempotency key already seen on the same topic within `dedupeS` resolves with
- *   the first message's offset and `duplicate: true`, and stores nothing.
+ * - Idempotency (Stripe semantics). An idempotency key belongs to a publisher: it is remembered per
+ *   (`scope`, `key`) for `dedupeS` seconds together with the first request's topic and `requestHash`.
+ *   Within that window an append with the same scope and key
+ *     - and the same topic and request hash (a retry) resolves with the first message's offset, ts
+ *       and its topic's epoch, `duplicate: true`, and stores nothing;
+ *     - and another topic or another request hash (a different request reusing the key) resolves with
+ *       `conflict: true` (offset 0: the first message's position is not disclosed), and stores
+ *       nothing.
+ *   The same key in another scope is unrelated (two ingest keys cannot suppress each other's
+ *   messages). After the window the key is free again. Both checks happen inside the append's
+ *   transaction, so two concurrent appends with one key give one message and one duplicate (or
+ *   conflict), never two messages.
  * - At most `history.size` messages per topic are retained, none older than `history.ttlS` (a message
  *   past the TTL is never returned by `readHistory` nor counted by `topicState`, even before `trim()`
  *   deletes it); trimming never changes a topic's last offset.
@@ -80,16 +90,32 @@ export interface AppendRequest {
   kind: PayloadKind;
   /** json: UTF-8 JSON text; text: UTF-8 text; binary: raw bytes. */
   payload: Buffer;
-  /** Idempotency key, deduplicated per topic within `dedupeS`. */
+  /** Idempotency key, remembered per `scope` within `dedupeS` (see the contract above). */
   key?: string | undefined;
+  /**
+   * Who the idempotency key belongs to: `key:<ingest key id>` for HTTP ingest, `client:<client id>`
+   * for WebSocket publishes, `connector:<name>` for in-process connectors, `api` for the programmatic
+   * API. Opaque to the store; compared for equality only. Absent = the empty scope.
+   */
+  scope?: string | undefined;
+  /**
+   * A digest of the request (the publisher uses SHA-256 of topic, kind and payload). With `key`: a
+   * repeat whose hash differs is a conflict, not a duplicate. Opaque; compared for equality only
+   * (absent matches only absent).
+   */
+  requestHash?: string | undefined;
   ts: number;
 }
 
 export interface AppendResult {
+  /** The message's offset; for a duplicate the first message's; 0 for a conflict. */
   offset: number;
   epoch: string;
   ts: number;
+  /** The key was seen in this scope with the same request: nothing was stored. */
   duplicate: boolean;
+  /** The key was seen in this scope with another topic or payload: nothing was stored. */
+  conflict?: boolean;
 }
 
 export interface StoredMessage {

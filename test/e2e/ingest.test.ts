@@ -296,9 +296,9 @@ describe('ingest: idempotency', () => {
     expect(raw.body).toEqual({ topic: 'idem.t', offset: 2, id: 'key-raw' });
     const rawAgain = await postRaw(h, 'idem.t', 'r', 'text/plain', { 'idempotency-key': 'key-raw' });
     expect({ status: rawAgain.status, body: rawAgain.body }).toEqual({ status: 202, body: { topic: 'idem.t', offset: 2, id: 'key-raw' } });
-    // Same key on another topic is another message.
-    const other = await h.ingest('idem.other', { v: 9 }, { 'idempotency-key': 'key-1' });
-    expect(other.body).toEqual({ topic: 'idem.other', offset: 1, id: 'key-1' });
+    // Another key on another topic is another message.
+    const other = await h.ingest('idem.other', { v: 9 }, { 'idempotency-key': 'key-2' });
+    expect(other.body).toEqual({ topic: 'idem.other', offset: 1, id: 'key-2' });
     const next = await h.ingest('idem.t', { v: 2 });
     expect(next.body.offset).toBe(3);
 
@@ -310,6 +310,54 @@ describe('ingest: idempotency', () => {
       ['idem.other', 1, { v: 9 }],
       ['idem.t', 3, { v: 2 }],
     ]);
+  });
+
+  it('a key reused with another body, kind or topic is 409 idempotency_key_conflict: nothing stored, no offset disclosed', async () => {
+    h = await startServer();
+    const c = await subscriber(h, ['idem.c', 'idem.d']);
+    const key = { 'idempotency-key': 'order-42' };
+    expect((await h.ingest('idem.c', { v: 1 }, key)).body).toEqual({ topic: 'idem.c', offset: 1, id: 'order-42' });
+    const conflicts = [
+      await h.ingest('idem.c', { v: 2 }, key), // another body
+      await h.ingest('idem.d', { v: 1 }, key), // another topic
+      await postRaw(h, 'idem.c', '{"v":1}', 'text/plain', key), // same bytes, another kind
+      await postEnvelope(h, { topic: 'idem.c', data: { v: 3 }, id: 'order-42' }), // the body id is the same key
+    ];
+    for (const r of conflicts) expectError(r, 409, 'idempotency_key_conflict');
+    // The identical retry still answers the first offset.
+    expect((await h.ingest('idem.c', { v: 1 }, key)).body).toEqual({ topic: 'idem.c', offset: 1, id: 'order-42' });
+    expect((await postRaw(h, 'idem.c', '{"v":1}', 'application/json', key)).body).toEqual({ topic: 'idem.c', offset: 1, id: 'order-42' });
+    await h.ingest('idem.c', 'marker');
+    await barrier(c);
+    expect(buffered(c, 'message').map((m) => [m.topic, m.offset, m.data])).toEqual([
+      ['idem.c', 1, { v: 1 }],
+      ['idem.c', 2, 'marker'],
+    ]);
+  });
+
+  it('idempotency keys are scoped per ingest key (and per WebSocket client): one publisher cannot suppress another', async () => {
+    h = await startServer();
+    const c = await subscriber(h, ['idem.s']);
+    const other = await h.createKey('second');
+    const key = { 'idempotency-key': 'evt-1' };
+    expect((await h.ingest('idem.s', 'from the first', key)).body.offset).toBe(1);
+    const second = await postRaw(h, 'idem.s', '"from the second"', 'application/json', { ...key, authorization: `Bearer ${other}` });
+    expect({ status: second.status, body: second.body }).toEqual({ status: 202, body: { topic: 'idem.s', offset: 2, id: 'evt-1' } });
+    // Each publisher's own retry is still a duplicate of its own message.
+    const retry = await postRaw(h, 'idem.s', '"from the second"', 'application/json', { ...key, authorization: `Bearer ${other}` });
+    expect(retry.body.offset).toBe(2);
+    // WebSocket publishes: scoped per client.
+    const talkers = await Promise.all(
+      [0, 1].map(async () => h.connect(await h.register(await h.createClient({ subscribe: ['idem.>'], publish: ['idem.>'] })))),
+    );
+    talkers[0]!.send({ type: 'publish', topic: 'idem.s', data: 'ws one', key: 'evt-1', id: 'a' });
+    expect(await talkers[0]!.next('ack')).toMatchObject({ id: 'a', offset: 3 });
+    talkers[1]!.send({ type: 'publish', topic: 'idem.s', data: 'ws two', key: 'evt-1', id: 'b' });
+    expect(await talkers[1]!.next('ack')).toMatchObject({ id: 'b', offset: 4 });
+    talkers[1]!.send({ type: 'publish', topic: 'idem.s', data: 'ws two, changed', key: 'evt-1', id: 'c' });
+    expect(await talkers[1]!.next('error')).toMatchObject({ code: 'idempotency_key_conflict', id: 'c' });
+    await barrier(c);
+    expect(buffered(c, 'message').map((m) => m.data)).toEqual(['from the first', 'from the second', 'ws one', 'ws two']);
   });
 
   it('a repeated body id is deduplicated the same way, also when retried concurrently', async () => {

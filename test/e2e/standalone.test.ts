@@ -86,4 +86,27 @@ describe('standalone mode: the gateway sink spools, alerts, drains in order', ()
     expect(await c.next('message')).toMatchObject({ data: 'small' });
     expect(db.listDeadLetters()).toEqual([expect.objectContaining({ key: 'big', reason: 'gateway answered 413' })]);
   });
+
+  it('a redelivered record whose payload differs (409 idempotency_key_conflict) is not dead-lettered: the first stands', async () => {
+    h = await startServer();
+    const c = await h.connect(await h.register(await h.createClient({ subscribe: ['t.>'] })));
+    await c.subscribe('t.y');
+    db = new ConnectorDb(tempDir());
+    sink = new GatewaySink({
+      gateway: h.base,
+      key: h.ingestKey,
+      db,
+      retry: { attempts: 2, initialMs: 10, maxMs: 50 },
+      alerts: new RecordingAlerts(),
+      log: pino({ level: 'silent' }),
+    });
+    sink.start();
+    await sink.publish({ topic: 't.y', kind: 'json', payload: Buffer.from('{"at":1}'), key: 'src:1', source: 'c' });
+    await sink.publish({ topic: 't.y', kind: 'json', payload: Buffer.from('{"at":2}'), key: 'src:1', source: 'c' });
+    await sink.publish({ topic: 't.y', kind: 'text', payload: Buffer.from('after'), key: 'src:2', source: 'c' });
+    expect(await c.next('message')).toMatchObject({ offset: 1, data: { at: 1 } });
+    expect(await c.next('message')).toMatchObject({ offset: 2, data: 'after' });
+    await eventually(() => db!.spooled === 0, 3000, 'spool drained');
+    expect(db.listDeadLetters()).toEqual([]);
+  });
 });

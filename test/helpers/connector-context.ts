@@ -26,6 +26,8 @@ export interface RecordingContext {
   readonly connectedCount: number;
   /** Parsed log lines. */
   logs: Record<string, unknown>[];
+  /** Details of the `source_refused` alerts raised through `ctx.alert`. */
+  alerts: string[];
   abort(reason?: unknown): void;
   /** A fresh signal for the next `run` (after an abort), keeping records, state and counters. */
   renew(): void;
@@ -40,6 +42,7 @@ export function recordingContext(opts: RecordingContextOptions = {}): RecordingC
   const batches: SourceRecord[][] = [];
   const attempts: SourceRecord[][] = [];
   const logs: Record<string, unknown>[] = [];
+  const alerts: string[] = [];
   const failures: (Error | undefined)[] = [];
   let controller = new AbortController();
   let connectedCount = 0;
@@ -59,8 +62,12 @@ export function recordingContext(opts: RecordingContextOptions = {}): RecordingC
       get: (k) => state.get(k),
       set: (k, v) => void state.set(k, v),
       delete: (k) => void state.delete(k),
+      prune: (prefix, before) => {
+        for (const [k, v] of state) if (k.startsWith(prefix) && Number(v) < before) state.delete(k);
+      },
     },
     log,
+    alert: (detail) => void alerts.push(detail),
     connected() {
       connectedCount++;
     },
@@ -84,6 +91,7 @@ export function recordingContext(opts: RecordingContextOptions = {}): RecordingC
     attempts,
     state,
     logs,
+    alerts,
     get connectedCount() {
       return connectedCount;
     },

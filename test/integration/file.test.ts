@@ -1,4 +1,4 @@
-import { appendFile, mkdir, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, readFile, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { z } from 'zod';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -42,6 +42,33 @@ describe('file connector', () => {
   });
   afterEach(async () => {
     await rm(dir, { recursive: true, force: true });
+  });
+
+  it('refuses symbolic links (to a file or a folder outside it): not published, not moved, logged and alerted once', async () => {
+    const outside = tempDir('hubcast-outside-');
+    await put(join(outside, 'secret.json'), '{"password":"hunter2"}');
+    await mkdir(join(outside, 'sub'));
+    await put(join(outside, 'sub', 'inner.json'), '{"inner":true}');
+    await symlink(join(outside, 'secret.json'), join(dir, 'link.json'));
+    await symlink(join(outside, 'sub'), join(dir, 'linked-dir'));
+    await put(join(dir, 'ok.json'), '{"ok":1}');
+    const rc = recordingContext();
+    const run = start(connector({ path: dir }, rc), rc);
+    await rc.waitFor(() => rc.records.length === 1, 5000, 'the regular file');
+    // Several more polls: still refused, alerted only once per entry.
+    await pause(200);
+    await run.stop();
+    expect(rc.records.map((r) => r.value)).toEqual([{ ok: 1 }]);
+    expect(rc.alerts.sort()).toEqual(['file link.json is a symbolic link: refused', 'file linked-dir is a symbolic link: refused']);
+    expect(rc.logs.filter((l) => l.msg === 'file refused: not read, not moved').map((l) => l.file)).toEqual(
+      expect.arrayContaining(['link.json', 'linked-dir']),
+    );
+    expect(rc.logs.filter((l) => l.msg === 'file refused: not read, not moved')).toHaveLength(2);
+    // Left where they were; the target is untouched.
+    expect((await readdir(dir)).sort()).toEqual(['.done', 'link.json', 'linked-dir']);
+    expect(await readFile(join(outside, 'secret.json'), 'utf8')).toBe('{"password":"hunter2"}');
+    expect(JSON.stringify(rc.records)).not.toContain('hunter2');
+    await rm(outside, { recursive: true, force: true });
   });
 
   it('reads every format into the right records, keys and kinds, then moves each file to .done', async () => {

@@ -14,7 +14,7 @@ const unique = () => `${process.pid}-${Date.now().toString(36)}-${seq++}`;
 
 function connector(s: Partial<MqttSettings>): Connector {
   const parsed = settings.parse({ url: URL_OK, ...s });
-  const common = commonFields('mqtt-test', 'mqtt', 'iot.{{$meta.topicDots}}');
+  const common = commonFields('mqtt-test', 'mqtt', 'iot.{{path:$meta.topicDots}}');
   return create({ ...common, ...parsed }, { log: recordingContext().ctx.log });
 }
 

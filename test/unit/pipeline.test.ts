@@ -52,6 +52,22 @@ describe('pipeline', () => {
     expect(() => new Pipeline([{ set: {} }], { where: 'p', connector: 'c' })).toThrow(/p\[0\]\.set/);
   });
 
+  it('a template value fills one segment: dots, wildcards and other characters are refused unless {{path:…}}', async () => {
+    const t = compileTemplate('orders.{{region}}');
+    expect(t({ region: 'eu' }, {})).toBe('orders.eu');
+    for (const region of ['eu.internal.admin', '*', '>', 'eu.>', 'a b', '', 'é']) {
+      expect(() => t({ region }, {}), region).toThrow(/\{\{region\}\} is .*: a value fills one topic segment/);
+    }
+    // Through the pipeline: the step's error is what the dead-letter store records.
+    await expect(run([{ topic: 'orders.{{region}}' }], { region: 'eu.internal.admin' })).rejects.toThrow(
+      /p\[0\]\.topic: topic template: \{\{region\}\} is "eu\.internal\.admin": a value fills one topic segment/,
+    );
+    const multi = compileTemplate('iot.{{path:$meta.topicDots}}');
+    expect(multi({}, { topicDots: 'site1.room2.temp' })).toBe('iot.site1.room2.temp');
+    for (const topicDots of ['a.*', 'a.>', 'a..b', '.a', 'a b'])
+      expect(() => multi({}, { topicDots }), topicDots).toThrow(/\{\{path:\$meta\.topicDots\}\} is .*: each of its dot-separated segments/);
+  });
+
   it('run-time errors name the step', async () => {
     await expect(run([{ set: { a: '1' } }], 'not an object')).rejects.toThrow(/p\[0\]\.set: set needs an object value/);
     await expect(run([{ topic: 'orders.{{region}}' }], { id: 1 })).rejects.toThrow(

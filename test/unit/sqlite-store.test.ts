@@ -1,5 +1,6 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { SqliteStore } from '../../src/store/sqlite-store.ts';
 import { eventually, ManualClock, tempDir } from '../helpers/server.ts';
@@ -79,6 +80,44 @@ describe('SqliteStore', () => {
     await s.close();
     expect((await other.getToken('h'))?.lastUsedAt).toBe(900);
     await other.close();
+  });
+});
+
+describe('SqliteStore idempotency keys of an older data directory', () => {
+  it('opens a database with the per-topic dedupe table, honours its unexpired keys, then drops it', async () => {
+    const dir = tempDir();
+    const s = make(dir);
+    await s.open();
+    await s.append({ ...msg(1000), key: 'old-key' });
+    await s.close();
+    // What an earlier version left behind: keys per topic, without scope or request hash.
+    const db = new Database(join(dir, 'hubcast.db'));
+    db.exec('DELETE FROM idempotency');
+    db.exec(
+      'CREATE TABLE dedupe (topic TEXT NOT NULL, key TEXT NOT NULL, "offset" INTEGER NOT NULL, ts INTEGER NOT NULL, PRIMARY KEY (topic, key)) WITHOUT ROWID',
+    );
+    db.prepare('INSERT INTO dedupe VALUES (?, ?, ?, ?)').run('t', 'old-key', 1, 1000);
+    db.close();
+    const again = make(dir);
+    await again.open();
+    // A retry across the upgrade is still a duplicate, whatever its scope.
+    expect(await again.append({ ...msg(2000), key: 'old-key', scope: 'key:a', requestHash: 'h' })).toMatchObject({
+      duplicate: true,
+      offset: 1,
+    });
+    await again.trim(1000 + 300_001);
+    const tables = () => {
+      const d = new Database(join(dir, 'hubcast.db'), { readonly: true });
+      const names = d.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all();
+      d.close();
+      return names;
+    };
+    expect(tables()).not.toContain('dedupe');
+    expect(await again.append({ ...msg(400_000), key: 'old-key', scope: 'key:a', requestHash: 'h' })).toMatchObject({
+      duplicate: false,
+      offset: 2,
+    });
+    await again.close();
   });
 });
 

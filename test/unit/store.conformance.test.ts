@@ -198,16 +198,43 @@ for (const impl of implementations) {
 
     it('append: idempotency keys dedupe within the window only', async () => {
       const s = await open({ dedupeS: 10 });
-      const a = await s.append({ topic: 't', kind: 'text', payload: Buffer.from('x'), key: 'k', ts: 1000 });
-      const [b, c] = await Promise.all([
-        s.append({ topic: 't', kind: 'text', payload: Buffer.from('x'), key: 'k', ts: 2000 }),
-        s.append({ topic: 't', kind: 'text', payload: Buffer.from('x'), key: 'k', ts: 2000 }),
-      ]);
+      const req = { topic: 't', kind: 'text' as const, payload: Buffer.from('x'), key: 'k', scope: 'key:a', requestHash: 'h1' };
+      const a = await s.append({ ...req, ts: 1000 });
+      const [b, c] = await Promise.all([s.append({ ...req, ts: 2000 }), s.append({ ...req, ts: 2000 })]);
       expect([a.duplicate, b.duplicate, c.duplicate]).toEqual([false, true, true]);
       expect([b.offset, c.offset]).toEqual([a.offset, a.offset]);
-      expect((await s.append({ topic: 'other', kind: 'text', payload: Buffer.from('x'), key: 'k', ts: 2000 })).duplicate).toBe(false);
-      const later = await s.append({ topic: 't', kind: 'text', payload: Buffer.from('x'), key: 'k', ts: 12_001 });
+      expect([b.ts, b.epoch]).toEqual([1000, a.epoch]);
+      const later = await s.append({ ...req, ts: 12_001 });
       expect(later).toMatchObject({ duplicate: false, offset: 2 });
+      await s.close();
+    });
+
+    it('append: a key reused in its scope for another topic or request hash is a conflict; other scopes are unrelated', async () => {
+      const s = await open({ dedupeS: 10 });
+      const req = { topic: 't', kind: 'json' as const, payload: json({ n: 1 }), key: 'k', scope: 'key:a', requestHash: 'h1' };
+      expect(await s.append({ ...req, ts: 1000 })).toMatchObject({ offset: 1, duplicate: false });
+      // Another payload (another hash) on the same topic, or the same payload on another topic: refused, nothing stored.
+      const other = await s.append({ ...req, payload: json({ n: 2 }), requestHash: 'h2', ts: 2000 });
+      expect(other).toMatchObject({ conflict: true, duplicate: false, offset: 0 });
+      expect(await s.append({ ...req, topic: 'u', requestHash: 'h1', ts: 2000 })).toMatchObject({ conflict: true, offset: 0 });
+      expect((await s.topicState('t')).offset).toBe(1);
+      expect((await s.topicState('u')).offset).toBe(0);
+      expect((await s.readHistory('t', 0, 10)).map((m) => m.payload.toString())).toEqual(['{"n":1}']);
+      // The first request, retried, is still a duplicate; the same key from another publisher is its own message.
+      expect(await s.append({ ...req, ts: 3000 })).toMatchObject({ duplicate: true, offset: 1 });
+      expect(await s.append({ ...req, scope: 'key:b', payload: json({ n: 3 }), requestHash: 'h3', ts: 3000 })).toMatchObject({
+        duplicate: false,
+        offset: 2,
+      });
+      // Concurrent appends with one key and different requests: one message, one conflict, whatever the grouping.
+      const [x, y] = await Promise.all([
+        s.append({ ...req, key: 'race', requestHash: 'hx', ts: 4000 }),
+        s.append({ ...req, key: 'race', requestHash: 'hy', ts: 4000 }),
+      ]);
+      expect([x.conflict ?? false, y.conflict ?? false]).toEqual([false, true]);
+      expect((await s.topicState('t')).offset).toBe(3);
+      // After the window the key is free, whatever the request.
+      expect(await s.append({ ...req, requestHash: 'h9', ts: 14_001 })).toMatchObject({ duplicate: false, offset: 4 });
       await s.close();
     });
 
