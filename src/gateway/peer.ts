@@ -272,6 +272,8 @@ export class Peer {
   async drained(lowWater: number, timeoutMs: number): Promise<'ok' | 'stalled' | 'closed'> {
     const deadline = Date.now() + timeoutMs;
     const signal = this.#abort.signal;
+    // What this turn kept back goes to the socket now: the kernel may well take it at once.
+    if (this.#first || this.#corked) this.uncork();
     while (this.open) {
       if (this.queuedBytes <= lowWater) return 'ok';
       const left = deadline - Date.now();

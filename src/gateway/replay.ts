@@ -1,4 +1,5 @@
 import type { Config } from '../config/schema.ts';
+import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Store, StoredMessage } from '../store/store.ts';
 import { messageFrame } from './frames.ts';
@@ -9,6 +10,7 @@ export interface ReplayDeps {
   config: Config;
   store: Store;
   metrics: Metrics;
+  log: Logger;
 }
 
 /**
@@ -87,6 +89,10 @@ export class Replayer {
       last = target;
       // Live messages the hold had to drop are in history: replay them too, then hold again.
       if (hold.droppedTo <= target) return target;
+      this.#d.log.debug(
+        { connection_id: peer.id, topic, from: target, to: hold.droppedTo },
+        'replay: live messages past the hold cap; catching up from history',
+      );
       target = hold.droppedTo;
       hold.rearm();
       contiguous = true;

@@ -58,7 +58,7 @@ export class Session {
 
   constructor(deps: SessionDeps) {
     this.#d = deps;
-    this.#replayer = new Replayer({ config: deps.config, store: deps.store, metrics: deps.metrics });
+    this.#replayer = new Replayer({ config: deps.config, store: deps.store, metrics: deps.metrics, log: deps.log });
   }
 
   onMessage(peer: Peer, data: Buffer, isBinary: boolean): void {
