@@ -64,17 +64,23 @@ export class Session {
   onMessage(peer: Peer, data: Buffer, isBinary: boolean): void {
     if (!peer.open) return;
     if (!peer.rate.take()) return this.#d.overRate(peer);
-    if (isBinary) return peer.requests.push(() => this.#d.forbid(peer, 'binary frame'));
+    if (isBinary) return this.#forbidInTurn(peer, 'binary frame');
     let msg: unknown;
     try {
       msg = JSON.parse(data.toString('utf8'));
     } catch {
-      return peer.requests.push(() => this.#d.forbid(peer, 'malformed JSON'));
+      return this.#forbidInTurn(peer, 'malformed JSON');
     }
-    if (typeof msg !== 'object' || msg === null || Array.isArray(msg))
-      return peer.requests.push(() => this.#d.forbid(peer, 'not a JSON object'));
+    if (typeof msg !== 'object' || msg === null || Array.isArray(msg)) return this.#forbidInTurn(peer, 'not a JSON object');
     const m = msg as Record<string, unknown>;
     peer.requests.push(() => this.#handle(peer, m));
+  }
+
+  /** A frame that breaks the receive-only rule, handled in its turn: the requests before it are answered first. */
+  #forbidInTurn(peer: Peer, what: string): void {
+    peer.requests.push(() => {
+      if (peer.open) this.#d.forbid(peer, what);
+    });
   }
 
   /** The `?topics=` of the upgrade: subscribed in order, before any request; errors name their topic. */
@@ -117,6 +123,7 @@ export class Session {
    * replay are written, so the consumer sees every offset once, in order.
    */
   async subscribe(peer: Peer, topic: unknown, sinceRaw: unknown, id: unknown, atConnect = false): Promise<void> {
+    if (!peer.open) return;
     const { hub, store, config } = this.#d;
     // A `?topics=` subscription has no id to match its error by: the error names its topic instead.
     const named = atConnect ? topicField(topic) : undefined;
