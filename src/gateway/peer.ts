@@ -137,7 +137,11 @@ export class Peer {
     return this.#abort.signal;
   }
 
-  /** Bytes queued for this socket and not yet taken by the kernel: ws's queue, the socket's, this turn's kept-back frame. */
+  /**
+   * Bytes queued for this socket and not yet taken by the kernel. ws's `bufferedAmount` is the socket's
+   * writable length — which holds what `ws.send` wrote and what we wrote to the raw socket alike — plus
+   * what ws's sender still holds (frames waiting for compression); to that, this turn's kept-back frame.
+   */
   get queuedBytes(): number {
     return this.ws.bufferedAmount + (this.#first?.length ?? 0);
   }
