@@ -89,6 +89,19 @@ describe('paged replay', () => {
     expect(metricValue(await metricsText(h), 'hubcast_messages_replayed_total')).toBe(8 * 300);
   }, 60_000);
 
+  it('with permessage-deflate, a paged replay and the live messages after it arrive once, in order', async () => {
+    h = await startServer({ ws: { perMessageDeflate: true, replay: { pageMessages: 10 } } });
+    await fill(h, 'df.t', 300, 2048);
+    const c = await subscriber(h, []);
+    expect(c.ws.extensions).toContain('permessage-deflate');
+    c.send({ type: 'subscribe', topic: 'df.t', since: { offset: 0 }, id: 'df' });
+    const live = fill(h, 'df.t', 50, 100);
+    await live;
+    await eventually(() => binaryOffsets(c).length >= 350, 20_000, 'replay and live');
+    await barrier(c);
+    expect(binaryOffsets(c)).toEqual(range(1, 350));
+  }, 60_000);
+
   it('a replay stops when its connection closes', async () => {
     h = await startServer({ ws: { replay: { pageMessages: 5 } } });
     await fill(h, 'cl.t', 400, 64 * 1024);
