@@ -257,6 +257,11 @@ export class Gateway {
         this.#internalError(peer, err);
       }
     });
+    // WebSocket-level pings spend the request budget too (ws answers them itself, and drops a client
+    // with more than 60 answers it has not taken).
+    ws.on('ping', () => {
+      if (peer.open && !peer.rate.take()) this.#overRate(peer);
+    });
     ws.on('pong', () => {
       peer.alive = true;
       peer.lastPongAt = Date.now();

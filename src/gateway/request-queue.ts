@@ -1,9 +1,14 @@
 /** One request of a connection, handled when its turn comes; a promise means "answered when it settles". */
 export type Request = () => void | Promise<void>;
 
-/** Waiting requests past which the connection's socket is no longer read, and below which it is again. */
-const PAUSE_AT = 32;
-const RESUME_AT = 8;
+/**
+ * Waiting requests past which the connection's socket is no longer read, and below which it is again.
+ * Above what a client resubscribing every topic at once sends (ws.maxSubscriptions, 256 by default):
+ * while the socket is not read, neither are the pongs the heartbeat waits for. Bounded memory: at most
+ * this many parsed frames of at most ws.maxPayload bytes each.
+ */
+const PAUSE_AT = 512;
+const RESUME_AT = 128;
 
 export interface RequestQueueIo {
   /** Stop reading from the socket (TCP backpressure on a client that sends faster than it is answered). */

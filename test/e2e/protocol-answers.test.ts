@@ -153,6 +153,15 @@ describe('protocol answers', () => {
     expect(calm.ws.readyState).toBe(WebSocket.OPEN);
   });
 
+  it('WebSocket-level pings spend the request budget too: past it, 4002', async () => {
+    h = await startServer({ ws: { requests: { perSecond: 5, burst: 50 } } });
+    const r = await raw(await h.register(await h.createClient()));
+    r.sock.write(Buffer.concat(Array.from({ length: 80 }, () => clientFrame(0x9, Buffer.alloc(125, 0x70)))));
+    expect(await r.waitCloseCode(5000)).toBe(4002);
+    // ws answers a ping before the server sees it: the one past the budget got its pong too.
+    expect(parseFrames(r.received()).filter((f) => f.opcode === 0xa).length).toBeLessThanOrEqual(51);
+  });
+
   it('the default request budget lets a client resubscribe its topics at once', async () => {
     h = await startServer();
     const c = await subscriber(h, []);

@@ -32,7 +32,7 @@ describe('ReplaySlots', () => {
 });
 
 describe('RequestQueue', () => {
-  it('handles requests one at a time in arrival order, pauses reading past 32 waiting and resumes below 9', async () => {
+  it('handles requests one at a time in arrival order, pauses reading at 512 waiting and resumes at 128', async () => {
     const io = { paused: 0, resumed: 0, errors: [] as unknown[] };
     const q = new RequestQueue({ pause: () => io.paused++, resume: () => io.resumed++, onError: (e) => io.errors.push(e) });
     const done: number[] = [];
@@ -47,21 +47,21 @@ describe('RequestQueue', () => {
           };
         }),
     );
-    for (let i = 2; i < 40; i++) q.push(() => void done.push(i));
+    for (let i = 2; i < 600; i++) q.push(() => void done.push(i));
     q.push(() => {
       throw new Error('boom');
     });
-    q.push(() => void done.push(40));
+    q.push(() => void done.push(600));
     expect(done).toEqual([0]);
     expect(io.paused).toBe(1);
     release();
     await nextCheckPhase();
-    expect(done).toEqual(Array.from({ length: 41 }, (_, i) => i));
+    expect(done).toEqual(Array.from({ length: 601 }, (_, i) => i));
     expect(io.resumed).toBe(1);
     expect(io.errors).toHaveLength(1);
     // Idle again: the next request runs at once.
-    q.push(() => void done.push(41));
-    expect(done.at(-1)).toBe(41);
+    q.push(() => void done.push(601));
+    expect(done.at(-1)).toBe(601);
   });
 });
 
