@@ -43,6 +43,11 @@ export function createMetrics() {
       help: 'Consumers closed with 4001 for exceeding the outbound buffer cap.',
       ...opts,
     }),
+    requestRateCloses: new Counter({
+      name: 'hubcast_request_rate_closes_total',
+      help: 'Consumers closed with 4002 for exceeding their request rate (ws.requests).',
+      ...opts,
+    }),
     connectorRecords: new Counter({
       name: 'hubcast_connector_records_total',
       help: 'Records a connector took from its source, by connector name.',

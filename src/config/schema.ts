@@ -165,6 +165,50 @@ export const configSchema = z
           })
           .strict()
           .default({}),
+        requests: z
+          .object({
+            perSecond: z
+              .number()
+              .min(1)
+              .default(200)
+              .describe('Requests (frames) one connection may send per second, sustained (token bucket refill); past it: close 4002.'),
+            burst: z
+              .number()
+              .int()
+              .min(1)
+              .default(1000)
+              .describe('Requests one connection may send at once (token bucket size), e.g. resubscribing every topic on reconnect.'),
+          })
+          .strict()
+          .default({}),
+        replay: z
+          .object({
+            concurrency: z
+              .number()
+              .int()
+              .min(1)
+              .default(4)
+              .describe(
+                'Replay pages this node reads and writes per event-loop turn, over all connections; other replays wait their turn.',
+              ),
+            pageMessages: z.number().int().min(1).default(100).describe('Most messages read from history for one replay page.'),
+            pageBytes: z
+              .number()
+              .int()
+              .min(1024)
+              .default(65536)
+              .describe(
+                'Most payload bytes read from history for one replay page (at least one message; also at most limits.maxBufferedBytes/4).',
+              ),
+            stallMs: z
+              .number()
+              .int()
+              .min(100)
+              .default(10000)
+              .describe('A replay waiting this long for its consumer to read what it was sent closes the consumer with 4001.'),
+          })
+          .strict()
+          .default({}),
       })
       .strict()
       .default({}),

@@ -62,8 +62,22 @@ export function messageFrame(m: MessageLike): OutMessage {
   return { frame: wsFrame(opcode, payload), payload, binary: opcode === OP_BINARY };
 }
 
-export function errorFrame(code: ErrorCode, message?: string, id?: unknown): string {
-  const f: Record<string, unknown> = { type: 'error', code, message: message ?? ERRORS[code].message };
+/** Longest string a request `id` may be (docs/websocket.md#request-ids). */
+export const MAX_ID_LENGTH = 64;
+
+/**
+ * A request `id` the server echoes: absent, a string of at most 64 characters, or a safe integer. Capped
+ * so that an answer is never much larger than a bare one, whatever the client put in its request.
+ */
+export function isValidId(id: unknown): boolean {
+  if (id === undefined) return true;
+  if (typeof id === 'string') return id.length <= MAX_ID_LENGTH;
+  return typeof id === 'number' && Number.isSafeInteger(id);
+}
+
+/** An `error` frame; `id` is echoed when the request carried one, `fields` (e.g. `topic`) are added. */
+export function errorFrame(code: ErrorCode, message?: string, id?: unknown, fields?: Record<string, unknown>): string {
+  const f: Record<string, unknown> = { type: 'error', code, message: message ?? ERRORS[code].message, ...fields };
   if (id !== undefined) f.id = id;
   return JSON.stringify(f);
 }

@@ -28,6 +28,7 @@ export const CloseCode = {
   internalError: 1011,
   tryAgainLater: 1013,
   slowConsumer: 4001,
+  requestRate: 4002,
   revoked: 4500,
   notAllowed: 4501,
   replaced: 4502,
@@ -103,7 +104,8 @@ export class Gateway {
       hub: this.hub,
       metrics: deps.metrics,
       log: deps.log,
-      forbid: (peer, what) => this.#forbid(peer, what),
+      forbid: (peer, what, id) => this.#forbid(peer, what, id),
+      overRate: (peer) => this.#overRate(peer),
     });
   }
 
@@ -242,7 +244,9 @@ export class Gateway {
       ws,
       socket,
       maxBufferedBytes: config.limits.maxBufferedBytes,
-      onSlow: (p) => this.#slow(p),
+      requests: config.ws.requests,
+      onSlow: (p, why) => this.#slow(p, why),
+      onError: (p, err) => this.#internalError(p, err),
     });
     this.#peers.set(peer.id, peer);
     this.#byToken.set(peer.tokenHash, peer);
@@ -258,6 +262,11 @@ export class Gateway {
       } catch (err) {
         this.#internalError(peer, err);
       }
+    });
+    // WebSocket-level pings spend the request budget too (ws answers them itself, and drops a client
+    // with more than 60 answers it has not taken).
+    ws.on('ping', () => {
+      if (peer.open && !peer.rate.take()) this.#overRate(peer);
     });
     ws.on('pong', () => {
       peer.alive = true;
@@ -291,10 +300,11 @@ export class Gateway {
       peer.sendText(controlFrame('welcome', { connection_id: peer.id, client_id: peer.clientId, heartbeat_s: config.ws.heartbeatS }));
       const topics = url.searchParams.get('topics');
       if (topics) {
-        for (const t of topics.split(',')) {
-          const topic = t.trim();
-          if (topic) void this.#session.subscribe(peer, topic, undefined, undefined);
-        }
+        const list = topics
+          .split(',')
+          .map((t) => t.trim())
+          .filter(Boolean);
+        this.#session.subscribeAtConnect(peer, list);
       }
     } catch (err) {
       this.#internalError(peer, err);
@@ -304,6 +314,7 @@ export class Gateway {
   #onClose(peer: Peer, code: number): void {
     if (peer.closed) return;
     peer.closed = true;
+    peer.gone();
     const { log, metrics } = this.#d;
     this.hub.removeAll(peer);
     this.#peers.delete(peer.id);
@@ -331,22 +342,28 @@ export class Gateway {
     }
   }
 
-  #forbid(peer: Peer, what: string): void {
+  #forbid(peer: Peer, what: string, id?: unknown): void {
     const { log, metrics } = this.#d;
     metrics.forbiddenSends.inc();
     log.warn({ client_id: peer.clientId, connection_id: peer.id, what }, 'consumer sent a message it may not send; closing 4501');
     this.#d.alerts.raise({ kind: 'consumer_sent_message', clientId: peer.clientId, ip: peer.remoteAddress, detail: what });
-    peer.sendText(errorFrame('publish_not_allowed'));
+    peer.sendText(errorFrame('publish_not_allowed', undefined, id));
     peer.close(CloseCode.notAllowed, 'message not allowed');
     // A consumer that broke the rules gets 5 s (not ws's 30) to answer the close.
     setTimeout(() => peer.ws.terminate(), 5000).unref();
     void this.#forget(peer);
   }
 
-  #slow(peer: Peer): void {
+  #slow(peer: Peer, why = 'outbound buffer cap reached'): void {
     this.#d.metrics.slowConsumers.inc();
-    this.#d.log.warn({ client_id: peer.clientId, connection_id: peer.id }, 'slow consumer: outbound buffer cap reached; closing 4001');
-    peer.close(CloseCode.slowConsumer, 'slow consumer');
+    this.#d.log.warn({ client_id: peer.clientId, connection_id: peer.id, why }, `slow consumer: ${why}; closing 4001`);
+    peer.cut(CloseCode.slowConsumer, 'slow consumer');
+  }
+
+  #overRate(peer: Peer): void {
+    this.#d.metrics.requestRateCloses.inc();
+    this.#d.log.warn({ client_id: peer.clientId, connection_id: peer.id }, 'request rate exceeded (ws.requests); closing 4002');
+    peer.cut(CloseCode.requestRate, 'request rate exceeded');
   }
 
   #internalError(peer: Peer, err: unknown): void {

@@ -1,12 +1,38 @@
 import type { Socket } from 'node:net';
 import { WebSocket } from 'ws';
 import type { OutMessage } from './frames.ts';
+import { RequestQueue } from './request-queue.ts';
+import { RequestRate } from './request-rate.ts';
 
 /** A message held back while a subscription's `subscribed` answer and replay are being prepared. */
 interface Held {
   offset: number;
   msg: OutMessage;
 }
+
+/**
+ * The live messages of one topic held during its subscribe. Bounded: past the connection's
+ * `maxBufferedBytes` the messages are dropped and only the highest dropped offset is kept — the replay
+ * then reads them from history instead (they are all committed there before they are delivered).
+ */
+export class Hold {
+  msgs: Held[] = [];
+  bytes = 0;
+  /** Highest offset dropped since the hold overflowed; 0 while nothing was dropped. */
+  droppedTo = 0;
+
+  /** Starts holding again, after the replay caught up with what was dropped. */
+  rearm(): void {
+    this.msgs = [];
+    this.bytes = 0;
+    this.droppedTo = 0;
+  }
+}
+
+/** How long a consumer being cut (4001, 4002) gets to take its close frame before the socket is destroyed. */
+const CUT_GRACE_MS = 10_000;
+/** While waiting for a socket to drain: also look again this often (compression queues emit no drain). */
+const DRAIN_POLL_MS = 50;
 
 export interface PeerInit {
   id: string;
@@ -18,7 +44,11 @@ export interface PeerInit {
   ws: WebSocket;
   socket: Socket;
   maxBufferedBytes: number;
-  onSlow: (peer: Peer) => void;
+  /** `ws.requests`: the request budget of the connection. */
+  requests: { perSecond: number; burst: number };
+  onSlow: (peer: Peer, why?: string) => void;
+  /** A queued request failed unexpectedly (close 1011). */
+  onError: (peer: Peer, err: unknown) => void;
 }
 
 /**
@@ -54,15 +84,21 @@ export class Peer {
   readonly ws: WebSocket;
   readonly #socket: Socket;
   readonly #maxBuffered: number;
-  readonly #onSlow: (peer: Peer) => void;
+  readonly #onSlow: (peer: Peer, why?: string) => void;
   readonly #deflate: boolean;
+  /** Aborted when the connection closes or is being closed: stops its replay and any wait at once. */
+  readonly #abort = new AbortController();
+  /** This connection's requests, one at a time in arrival order. */
+  readonly requests: RequestQueue;
+  /** Its request budget (close 4002 past it). */
+  readonly rate: RequestRate;
   #corked = false;
   /** This turn's first frame, not written yet (see above). */
   #first: Buffer | undefined;
   /** Topics and patterns this connection is subscribed to. */
   readonly subs = new Set<string>();
   /** Concrete topics whose live messages are held until their `subscribed` answer and replay are sent. */
-  #gates: Map<string, Held[]> | undefined;
+  #gates: Map<string, Hold> | undefined;
   alive = true;
   lastPongAt = 0;
   probing = false;
@@ -82,17 +118,59 @@ export class Peer {
     this.#maxBuffered = init.maxBufferedBytes;
     this.#onSlow = init.onSlow;
     this.#deflate = init.ws.extensions.includes('permessage-deflate');
+    this.rate = new RequestRate(init.requests.perSecond, init.requests.burst);
+    this.requests = new RequestQueue({
+      pause: () => this.ws.pause(),
+      resume: () => {
+        if (this.open) this.ws.resume();
+      },
+      onError: (err) => init.onError(this, err),
+    });
   }
 
   get open(): boolean {
     return !this.closed && this.ws.readyState === WebSocket.OPEN;
   }
 
+  /** Aborted once the connection is closing or closed. */
+  get signal(): AbortSignal {
+    return this.#abort.signal;
+  }
+
+  /**
+   * Bytes queued for this socket and not yet taken by the kernel. ws's `bufferedAmount` is the socket's
+   * writable length — which holds what `ws.send` wrote and what we wrote to the raw socket alike — plus
+   * what ws's sender still holds (frames waiting for compression); to that, this turn's kept-back frame.
+   */
+  get queuedBytes(): number {
+    return this.ws.bufferedAmount + (this.#first?.length ?? 0);
+  }
+
+  /** The outbound cap: would `len` more bytes fit? (One frame always fits when nothing is queued.) */
+  fits(len: number): boolean {
+    const queued = this.queuedBytes;
+    return queued === 0 || queued + len <= this.#maxBuffered;
+  }
+
+  get maxBufferedBytes(): number {
+    return this.#maxBuffered;
+  }
+
   /** Writes a prebuilt frame of `topic`, or holds it while that topic's subscription is being set up. */
   deliver(topic: string, offset: number, msg: OutMessage): void {
-    const held = this.#gates?.get(topic);
-    if (held) held.push({ offset, msg });
-    else this.writeMessage(msg);
+    const hold = this.#gates?.get(topic);
+    if (!hold) return this.writeMessage(msg);
+    if (hold.droppedTo) {
+      hold.droppedTo = offset;
+      return;
+    }
+    hold.msgs.push({ offset, msg });
+    hold.bytes += msg.frame.length;
+    if (hold.bytes > this.#maxBuffered) {
+      hold.msgs = [];
+      hold.bytes = 0;
+      hold.droppedTo = offset;
+    }
   }
 
   /**
@@ -147,8 +225,13 @@ export class Peer {
     this.#socket.uncork();
   }
 
+  /**
+   * Writes a control or error frame. It counts against the same outbound cap as messages: a client that
+   * sends requests and does not read the answers is a slow consumer (4001) like any other.
+   */
   sendText(text: string): void {
     if (!this.open) return;
+    if (!this.fits(Buffer.byteLength(text))) return this.#onSlow(this);
     if (this.#first) this.uncork();
     this.ws.send(text);
   }
@@ -156,30 +239,86 @@ export class Peer {
   /** Closes the WebSocket after whatever frames this turn has kept back. */
   close(code: number, reason: string): void {
     if (this.#first) this.uncork();
+    this.#abort.abort();
     this.ws.close(code, reason);
   }
 
+  /**
+   * Closes a consumer the server gives up on (4001, 4002). Its socket is no longer read — whatever it
+   * keeps sending costs nothing — until the close frame has left (a consumer that reads then gets its
+   * close handshake); one that does not read is destroyed after CUT_GRACE_MS, freeing what was queued.
+   */
+  cut(code: number, reason: string): void {
+    if (!this.open) return;
+    this.ws.pause();
+    this.close(code, reason);
+    const resume = () => this.ws.resume();
+    if (this.#socket.writableLength === 0) resume();
+    else this.#socket.once('drain', resume);
+    setTimeout(() => this.ws.terminate(), CUT_GRACE_MS).unref();
+  }
+
+  /** Gives up on this consumer as a slow consumer (4001); `why` goes to the log. */
+  slow(why: string): void {
+    if (this.open) this.#onSlow(this, why);
+  }
+
+  /** The connection closed: stops whatever waits on it. */
+  gone(): void {
+    this.#abort.abort();
+    this.requests.clear();
+  }
+
+  /**
+   * Waits until at most `lowWater` bytes are queued for the socket. 'stalled' when that has not
+   * happened within `timeoutMs`; 'closed' when the connection closes or is being closed meanwhile.
+   */
+  async drained(lowWater: number, timeoutMs: number): Promise<'ok' | 'stalled' | 'closed'> {
+    const deadline = Date.now() + timeoutMs;
+    const signal = this.#abort.signal;
+    // What this turn kept back goes to the socket now: the kernel may well take it at once.
+    if (this.#first || this.#corked) this.uncork();
+    while (this.open) {
+      if (this.queuedBytes <= lowWater) return 'ok';
+      const left = deadline - Date.now();
+      if (left <= 0) return 'stalled';
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          this.#socket.off('drain', done);
+          signal.removeEventListener('abort', done);
+          resolve();
+        };
+        const timer = setTimeout(done, Math.min(left, DRAIN_POLL_MS));
+        this.#socket.once('drain', done);
+        signal.addEventListener('abort', done, { once: true });
+      });
+    }
+    return 'closed';
+  }
+
   /** Start holding live messages of `topic`; returns the hold, to be given back to `release`. */
-  hold(topic: string): object {
-    const held: Held[] = [];
-    (this.#gates ??= new Map()).set(topic, held);
-    return held;
+  hold(topic: string): Hold {
+    const hold = new Hold();
+    (this.#gates ??= new Map()).set(topic, hold);
+    return hold;
   }
 
   /**
    * Stop holding `topic`: write the held messages with an offset above `after`, in order. False when
-   * the hold is no longer current (unsubscribed meanwhile): nothing is written then.
+   * the hold is no longer current (unsubscribed meanwhile): nothing is written then. The caller has
+   * made sure nothing was dropped from it (`droppedTo` is 0) — or replayed past what was.
    */
-  release(topic: string, hold: object, after: number): boolean {
-    const held = this.#gates?.get(topic);
-    if (!held || held !== hold) return false;
-    this.#gates!.delete(topic);
-    if (this.#gates!.size === 0) this.#gates = undefined;
-    for (const h of held) if (h.offset > after) this.writeMessage(h.msg);
+  release(topic: string, hold: Hold, after: number): boolean {
+    const gates = this.#gates;
+    if (gates?.get(topic) !== hold) return false;
+    gates.delete(topic);
+    if (gates.size === 0) this.#gates = undefined;
+    for (const h of hold.msgs) if (h.offset > after) this.writeMessage(h.msg);
     return true;
   }
 
-  isCurrentHold(topic: string, hold: object): boolean {
+  isCurrentHold(topic: string, hold: Hold): boolean {
     return this.#gates?.get(topic) === hold;
   }
 

@@ -1,13 +1,14 @@
 import type { Config } from '../config/schema.ts';
-import { HubcastError } from '../core/errors.ts';
+import { HubcastError, type ErrorCode } from '../core/errors.ts';
 import { jsonPayload, type Publisher } from '../core/publisher.ts';
 import { allowedBy, isValidPattern, isValidTopic, isWildcard } from '../core/topics.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Store } from '../store/store.ts';
-import { controlFrame, errorFrame, messageFrame } from './frames.ts';
+import { controlFrame, errorFrame, isValidId, MAX_ID_LENGTH } from './frames.ts';
 import type { Hub } from './hub.ts';
 import type { Peer } from './peer.ts';
+import { Replayer } from './replay.ts';
 
 export interface SessionDeps {
   config: Config;
@@ -16,8 +17,10 @@ export interface SessionDeps {
   hub: Hub;
   metrics: Metrics;
   log: Logger;
-  /** Closes a consumer that sent what it may not send (error frame, log, store cleanup, close 4501). */
-  forbid: (peer: Peer, what: string) => void;
+  /** Closes a consumer that sent what it may not send (error frame with `id`, log, store cleanup, close 4501). */
+  forbid: (peer: Peer, what: string, id?: unknown) => void;
+  /** Closes a consumer past its request budget (close 4002). */
+  overRate: (peer: Peer) => void;
 }
 
 interface Since {
@@ -34,36 +37,83 @@ function parseSince(v: unknown): Since | undefined | null {
   return epoch === undefined ? { offset } : { offset, epoch };
 }
 
-/** What a connected consumer may say, and the answers. Frames are documented in docs/websocket.md. */
+/** Topics named in error frames are cut to this many characters (a valid topic is at most 200). */
+const MAX_NAMED_TOPIC = 200;
+
+/** The `topic` field of an error about a subscription: the topic as given, when it is a string. */
+function topicField(topic: unknown): Record<string, unknown> | undefined {
+  if (typeof topic !== 'string') return undefined;
+  return { topic: topic.length > MAX_NAMED_TOPIC ? topic.slice(0, MAX_NAMED_TOPIC) + '…' : topic };
+}
+
+const BAD_ID = `"id" must be a string of at most ${MAX_ID_LENGTH} characters or an integer`;
+
+/**
+ * What a connected consumer may say, and the answers. Frames are documented in docs/websocket.md.
+ * Requests of one connection are handled one at a time, in arrival order (peer.requests).
+ */
 export class Session {
   readonly #d: SessionDeps;
+  readonly #replayer: Replayer;
 
   constructor(deps: SessionDeps) {
     this.#d = deps;
+    this.#replayer = new Replayer({ config: deps.config, store: deps.store, metrics: deps.metrics, log: deps.log });
   }
 
   onMessage(peer: Peer, data: Buffer, isBinary: boolean): void {
     if (!peer.open) return;
-    if (isBinary) return this.#d.forbid(peer, 'binary frame');
+    if (!peer.rate.take()) return this.#d.overRate(peer);
+    if (isBinary) return this.#forbidInTurn(peer, 'binary frame');
     let msg: unknown;
     try {
       msg = JSON.parse(data.toString('utf8'));
     } catch {
-      return this.#d.forbid(peer, 'malformed JSON');
+      return this.#forbidInTurn(peer, 'malformed JSON');
     }
-    if (typeof msg !== 'object' || msg === null || Array.isArray(msg)) return this.#d.forbid(peer, 'not a JSON object');
+    if (typeof msg !== 'object' || msg === null || Array.isArray(msg)) return this.#forbidInTurn(peer, 'not a JSON object');
     const m = msg as Record<string, unknown>;
+    peer.requests.push(() => this.#handle(peer, m));
+  }
+
+  /** A frame that breaks the receive-only rule, handled in its turn: the requests before it are answered first. */
+  #forbidInTurn(peer: Peer, what: string): void {
+    peer.requests.push(() => {
+      if (peer.open) this.#d.forbid(peer, what);
+    });
+  }
+
+  /** The `?topics=` of the upgrade: subscribed in order, before any request; errors name their topic. */
+  subscribeAtConnect(peer: Peer, topics: string[]): void {
+    for (const topic of topics) peer.requests.push(() => this.subscribe(peer, topic, undefined, undefined, true));
+  }
+
+  #handle(peer: Peer, m: Record<string, unknown>): void | Promise<void> {
+    if (!peer.open) return;
+    const { id } = m;
+    const echo = isValidId(id) ? id : undefined;
     switch (m.type) {
       case 'subscribe':
-        return void this.subscribe(peer, m.topic, m.since, m.id);
       case 'unsubscribe':
-        return this.#unsubscribe(peer, m.topic, m.id);
       case 'ping':
-        return peer.sendText(controlFrame('pong', {}, m.id));
+        break;
       case 'publish':
-        return this.#publish(peer, m);
+        if (peer.publishAcl.length === 0) return this.#d.forbid(peer, 'publish without publish rights', echo);
+        break;
       default:
-        return this.#d.forbid(peer, 'unknown frame type');
+        return this.#d.forbid(peer, 'unknown frame type', echo);
+    }
+    // An id that cannot be echoed: the request is not carried out, and the answer says why (without it).
+    if (!isValidId(id)) return peer.sendText(errorFrame('bad_request', BAD_ID));
+    switch (m.type) {
+      case 'subscribe':
+        return this.subscribe(peer, m.topic, m.since, id);
+      case 'unsubscribe':
+        return this.#unsubscribe(peer, m.topic, id);
+      case 'ping':
+        return peer.sendText(controlFrame('pong', {}, id));
+      default:
+        return this.#publish(peer, m);
     }
   }
 
@@ -72,16 +122,20 @@ export class Session {
    * messages of the topic are held from the moment the subscription exists until the answer and the
    * replay are written, so the consumer sees every offset once, in order.
    */
-  async subscribe(peer: Peer, topic: unknown, sinceRaw: unknown, id: unknown): Promise<void> {
-    const { hub, store, config, metrics } = this.#d;
-    if (!isValidTopic(topic) && !isValidPattern(topic)) return peer.sendText(errorFrame('invalid_topic', undefined, id));
-    if (!allowedBy(peer.subscribeAcl, topic)) return peer.sendText(errorFrame('forbidden', `not allowed to subscribe to ${topic}`, id));
-    if (peer.subs.has(topic)) return peer.sendText(errorFrame('already_subscribed', undefined, id));
-    if (peer.subs.size >= config.ws.maxSubscriptions) return peer.sendText(errorFrame('too_many_subscriptions', undefined, id));
+  async subscribe(peer: Peer, topic: unknown, sinceRaw: unknown, id: unknown, atConnect = false): Promise<void> {
+    if (!peer.open) return;
+    const { hub, store, config } = this.#d;
+    // A `?topics=` subscription has no id to match its error by: the error names its topic instead.
+    const named = atConnect ? topicField(topic) : undefined;
+    const fail = (code: ErrorCode, message?: string) => peer.sendText(errorFrame(code, message, id, named));
+    if (!isValidTopic(topic) && !isValidPattern(topic)) return fail('invalid_topic');
+    if (!allowedBy(peer.subscribeAcl, topic)) return fail('forbidden', `not allowed to subscribe to ${topic}`);
+    if (peer.subs.has(topic)) return fail('already_subscribed');
+    if (peer.subs.size >= config.ws.maxSubscriptions) return fail('too_many_subscriptions');
     const since = parseSince(sinceRaw);
-    if (since === null) return peer.sendText(errorFrame('bad_request', 'since must be {"offset": integer ≥ 0, "epoch"?: string}', id));
+    if (since === null) return fail('bad_request', 'since must be {"offset": integer ≥ 0, "epoch"?: string}');
     if (isWildcard(topic)) {
-      if (since) return peer.sendText(errorFrame('bad_request', 'since is only allowed on a concrete topic', id));
+      if (since) return fail('bad_request', 'since is only allowed on a concrete topic');
       hub.add(peer, topic);
       return peer.sendText(controlFrame('subscribed', { topic, pattern: true }, id));
     }
@@ -89,30 +143,31 @@ export class Session {
     hub.add(peer, topic);
     const hold = peer.hold(topic);
     let state;
-    let replay: Awaited<ReturnType<Store['readHistory']>> = [];
-    let recovered = false;
     try {
       state = await store.topicState(topic);
-      if (since && (since.epoch === undefined || since.epoch === state.epoch) && since.offset <= state.offset) {
-        recovered = state.firstRetained <= since.offset + 1;
-        if (since.offset < state.offset)
-          replay = await store.readHistory(topic, since.offset, Math.min(state.offset - since.offset, config.history.size));
-      }
     } catch (err) {
       this.#d.log.error({ err, connection_id: peer.id }, 'subscribe: store read failed');
       if (peer.isCurrentHold(topic, hold)) hub.remove(peer, topic);
-      return peer.sendText(errorFrame('unavailable', 'history is unavailable, try again', id));
+      return fail('unavailable', 'history is unavailable, try again');
     }
     if (!peer.isCurrentHold(topic, hold)) return;
-    peer.sendText(controlFrame('subscribed', { topic, offset: state.offset, epoch: state.epoch, recovered }, id));
-    let last = since?.offset ?? 0;
-    for (const m of replay) {
-      if (m.offset > state.offset || m.offset <= last) continue;
-      peer.writeMessage(messageFrame(m));
-      last = m.offset;
+    let recovered = false;
+    let from = state.offset;
+    if (since && (since.epoch === undefined || since.epoch === state.epoch) && since.offset <= state.offset) {
+      recovered = state.firstRetained <= since.offset + 1;
+      from = since.offset;
     }
-    if (replay.length) metrics.replayed.inc(replay.length);
-    peer.release(topic, hold, state.offset);
+    peer.sendText(controlFrame('subscribed', { topic, offset: state.offset, epoch: state.epoch, recovered }, id));
+    let through: number | undefined;
+    try {
+      through = await this.#replayer.run(peer, topic, hold, from, state.offset);
+    } catch (err) {
+      // The answer was given: a failed history read ends the connection (it can resume with `since`).
+      this.#d.log.error({ err, connection_id: peer.id }, 'replay: store read failed');
+      if (peer.open) peer.close(1011, 'history is unavailable');
+      return;
+    }
+    if (through !== undefined) peer.release(topic, hold, through);
   }
 
   #unsubscribe(peer: Peer, topic: unknown, id: unknown): void {
@@ -123,9 +178,8 @@ export class Session {
 
   #publish(peer: Peer, m: Record<string, unknown>): void {
     const { topic, id } = m;
-    if (peer.publishAcl.length === 0) return this.#d.forbid(peer, 'publish without publish rights');
     if (!isValidTopic(topic)) return peer.sendText(errorFrame('invalid_topic', undefined, id));
-    if (!allowedBy(peer.publishAcl, topic)) return this.#d.forbid(peer, `publish to ${topic} without rights`);
+    if (!allowedBy(peer.publishAcl, topic)) return this.#d.forbid(peer, `publish to ${topic} without rights`, id);
     if (!('data' in m) || m.data === undefined) return peer.sendText(errorFrame('bad_request', 'publish needs "data"', id));
     const key = m.key;
     if (key !== undefined && typeof key !== 'string') return peer.sendText(errorFrame('bad_request', '"key" must be a string', id));
@@ -135,6 +189,7 @@ export class Session {
     } catch (err) {
       return peer.sendText(errorFrame('invalid_json', (err as Error).message, id));
     }
+    // Not awaited: the ack comes when the message is committed, possibly after later answers.
     this.#d.publisher.publish({ topic, kind: 'json', payload, key, scope: `client:${peer.clientId}`, source: 'ws' }).then(
       (res) => peer.sendText(controlFrame('ack', { topic, offset: res.offset }, id)),
       (err: unknown) => {

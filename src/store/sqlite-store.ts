@@ -538,10 +538,17 @@ export class SqliteStore implements Store {
     }
   }
 
-  async readHistory(topic: string, after: number, limit: number): Promise<StoredMessage[]> {
-    const rows = this.#s.readHistory.all(topic, after, this.#oldestKept(), limit) as StoredMessage[];
-    const synced = this.#syncedTo.get(topic);
-    return synced === undefined ? rows : rows.filter((m) => m.offset <= synced);
+  async readHistory(topic: string, after: number, limit: number, maxBytes = Infinity): Promise<StoredMessage[]> {
+    const synced = this.#syncedTo.get(topic) ?? Infinity;
+    const rows: StoredMessage[] = [];
+    let bytes = 0;
+    // Stepped row by row so that a byte-bounded page never reads (and copies) more than it returns.
+    for (const m of this.#s.readHistory.iterate(topic, after, this.#oldestKept(), limit) as IterableIterator<StoredMessage>) {
+      if (m.offset > synced || (rows.length > 0 && bytes + m.payload.length > maxBytes)) break;
+      bytes += m.payload.length;
+      rows.push(m);
+    }
+    return rows;
   }
 
   async topicState(topic: string): Promise<TopicState> {

@@ -216,8 +216,11 @@ export interface Store {
   clearConnections(nodeId: string): Promise<void>;
 
   append(req: AppendRequest): Promise<AppendResult>;
-  /** Messages with offset > `after`, in order, at most `limit`. */
-  readHistory(topic: string, after: number, limit: number): Promise<StoredMessage[]>;
+  /**
+   * Messages with offset > `after`, in order, at most `limit`; with `maxBytes`, also no more payload
+   * bytes than that in total — but always the first message, however large.
+   */
+  readHistory(topic: string, after: number, limit: number, maxBytes?: number): Promise<StoredMessage[]>;
   topicState(topic: string): Promise<TopicState>;
   /** Drops messages past the TTL and expired dedupe keys and tickets. */
   trim(now: number): Promise<void>;

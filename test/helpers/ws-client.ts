@@ -15,6 +15,8 @@ export interface Closed {
  * type (frames of other types are kept for later calls), `await c.nextBinary()` the next binary
  * frame, `await c.closed` the close code.
  */
+let subscribeSeq = 0;
+
 export class TestClient {
   readonly ws: WebSocket;
   readonly closed: Promise<Closed>;
@@ -98,7 +100,8 @@ export class TestClient {
 
   /** Subscribes and returns the `subscribed` answer. */
   async subscribe(topic: string, since?: { offset: number; epoch?: string }): Promise<Frame> {
-    this.send({ type: 'subscribe', topic, id: `sub:${topic}`, ...(since ? { since } : {}) });
+    // Request ids are at most 64 characters: the topic (up to 200) cannot be one.
+    this.send({ type: 'subscribe', topic, id: `sub-${++subscribeSeq}`, ...(since ? { since } : {}) });
     const f = await this.next();
     if (f.type !== 'subscribed') throw new Error(`subscribe ${topic}: got ${JSON.stringify(f)}`);
     return f;
