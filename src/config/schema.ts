@@ -43,6 +43,17 @@ const cidrList = z.array(z.string().refine(validCidr, (v) => ({ message: `not an
 
 const port = z.number().int().min(0).max(65535);
 
+/** A per-source token bucket: `perMinute` refill, `burst` size (both at least 1). */
+function tokenBucket(perMinute: number, burst: number, doc: { perMinute: string; burst: string }) {
+  return z
+    .object({
+      perMinute: z.number().int().min(1).default(perMinute).describe(doc.perMinute),
+      burst: z.number().int().min(1).default(burst).describe(doc.burst),
+    })
+    .strict()
+    .default({});
+}
+
 /**
  * An entry of ws.allowedOrigins must be an origin exactly as a browser sends it (scheme, host and a
  * non-default port; lower case; no slash or path), else it would silently never match; "*" = any.
@@ -148,23 +159,10 @@ export const configSchema = z
           .describe(
             'Browser origins allowed to connect (exact match, e.g. https://app.example.com); empty or "*" = any. Others get 403 (close 4513).',
           ),
-        closeRefusals: z
-          .object({
-            perMinute: z
-              .number()
-              .int()
-              .min(1)
-              .default(30)
-              .describe('Refusals told to a browser form (ticket, bearer subprotocol) by close code, per source IP per minute.'),
-            burst: z
-              .number()
-              .int()
-              .min(1)
-              .default(10)
-              .describe('Such refusals a source IP may get at once; past the budget, refusals are plain HTTP statuses again.'),
-          })
-          .strict()
-          .default({}),
+        closeRefusals: tokenBucket(30, 10, {
+          perMinute: 'Refusals told to a browser form (ticket, bearer subprotocol) by close code, per source IP per minute.',
+          burst: 'Such refusals a source IP may get at once; past the budget, refusals are plain HTTP statuses again.',
+        }),
         requests: z
           .object({
             perSecond: z
@@ -257,44 +255,16 @@ export const configSchema = z
           .describe(
             'Deepest [ and { nesting of a JSON payload on every entrance (ingest, WebSocket, webhooks, connectors); deeper is invalid_json.',
           ),
-        authFailures: z
-          .object({
-            perMinute: z
-              .number()
-              .int()
-              .min(1)
-              .default(30)
-              .describe(
-                'Consumer entrances (POST /consumers, POST /consumers/tickets, WebSocket upgrades): failed authentications per source address per minute, sustained (token bucket refill). IPv6 sources count per /64.',
-              ),
-            burst: z
-              .number()
-              .int()
-              .min(1)
-              .default(60)
-              .describe('Consumer entrances: failed authentications a source address may make at once before it gets 429 rate_limited.'),
-          })
-          .strict()
-          .default({}),
-        ingestAuthFailures: z
-          .object({
-            perMinute: z
-              .number()
-              .int()
-              .min(1)
-              .default(30)
-              .describe(
-                'Key entrances (POST /entity, admin routes): failed key checks per source address per minute, sustained. A budget separate from the consumer one (and admin separate from ingest), so failing browsers behind one proxy cannot throttle the backend.',
-              ),
-            burst: z
-              .number()
-              .int()
-              .min(1)
-              .default(60)
-              .describe('Key entrances: failed key checks a source address may make at once before it gets 429 rate_limited.'),
-          })
-          .strict()
-          .default({}),
+        authFailures: tokenBucket(30, 60, {
+          perMinute:
+            'Consumer entrances (POST /consumers, POST /consumers/tickets, WebSocket upgrades): failed authentications per source address per minute, sustained (token bucket refill). IPv6 sources count per /64.',
+          burst: 'Consumer entrances: failed authentications a source address may make at once before it gets 429 rate_limited.',
+        }),
+        ingestAuthFailures: tokenBucket(30, 60, {
+          perMinute:
+            'Key entrances (POST /entity, admin routes): failed key checks per source address per minute, sustained. A budget separate from the consumer one (and admin separate from ingest), so failing browsers behind one proxy cannot throttle the backend.',
+          burst: 'Key entrances: failed key checks a source address may make at once before it gets 429 rate_limited.',
+        }),
         registrations: z
           .object({
             perClientPerMinute: z
