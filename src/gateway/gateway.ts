@@ -15,7 +15,7 @@ import type { Store } from '../store/store.ts';
 import { readCredentials, SUBPROTOCOL } from './credentials.ts';
 import { controlFrame, errorFrame } from './frames.ts';
 import { Hub } from './hub.ts';
-import { Peer } from './peer.ts';
+import { Peer, type PeerEvents } from './peer.ts';
 import { checkHandshake } from './handshake.ts';
 import { Refuser, wsClientError, type Upgrade } from './refuse.ts';
 import { Session } from './session.ts';
@@ -75,6 +75,11 @@ export class Gateway {
   readonly #perIp = new Map<string, number>();
   readonly #origins: ReadonlySet<string> | undefined;
   readonly #refuser: Refuser;
+  /** Shared by every Peer (one object, not closures per connection). */
+  readonly #peerEvents: PeerEvents = {
+    slow: (peer, why) => this.#slow(peer, why),
+    error: (peer, err) => this.#internalError(peer, err),
+  };
   #heartbeat: NodeJS.Timeout | undefined;
   #closing = false;
 
@@ -245,8 +250,7 @@ export class Gateway {
       socket,
       maxBufferedBytes: config.limits.maxBufferedBytes,
       requests: config.ws.requests,
-      onSlow: (p, why) => this.#slow(p, why),
-      onError: (p, err) => this.#internalError(p, err),
+      events: this.#peerEvents,
     });
     this.#peers.set(peer.id, peer);
     this.#byToken.set(peer.tokenHash, peer);

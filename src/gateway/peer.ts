@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { WebSocket } from 'ws';
 import type { OutMessage } from './frames.ts';
-import { RequestQueue } from './request-queue.ts';
+import { RequestQueue, type RequestQueueIo } from './request-queue.ts';
 import { RequestRate } from './request-rate.ts';
 
 /** A message held back while a subscription's `subscribed` answer and replay are being prepared. */
@@ -34,6 +34,17 @@ const CUT_GRACE_MS = 10_000;
 /** While waiting for a socket to drain: also look again this often (compression queues emit no drain). */
 const DRAIN_POLL_MS = 50;
 
+/**
+ * What a connection reports to the gateway. One object for all connections: per-connection closures
+ * cost memory (under tsx each named closure also gets its own property array).
+ */
+export interface PeerEvents {
+  /** Past its outbound cap (4001); `why` goes to the log. */
+  slow(peer: Peer, why?: string): void;
+  /** A queued request failed unexpectedly (close 1011). */
+  error(peer: Peer, err: unknown): void;
+}
+
 export interface PeerInit {
   id: string;
   clientId: string;
@@ -46,9 +57,7 @@ export interface PeerInit {
   maxBufferedBytes: number;
   /** `ws.requests`: the request budget of the connection. */
   requests: { perSecond: number; burst: number };
-  onSlow: (peer: Peer, why?: string) => void;
-  /** A queued request failed unexpectedly (close 1011). */
-  onError: (peer: Peer, err: unknown) => void;
+  events: PeerEvents;
 }
 
 /**
@@ -74,7 +83,7 @@ function uncorkAll(): void {
  * One consumer connection. Kept small: the fan-out path calls `deliver()` with a frame that was built
  * once for all recipients and writes it straight to the socket.
  */
-export class Peer {
+export class Peer implements RequestQueueIo {
   readonly id: string;
   readonly clientId: string;
   readonly tokenHash: string;
@@ -84,10 +93,14 @@ export class Peer {
   readonly ws: WebSocket;
   readonly #socket: Socket;
   readonly #maxBuffered: number;
-  readonly #onSlow: (peer: Peer, why?: string) => void;
+  readonly #events: PeerEvents;
   readonly #deflate: boolean;
-  /** Aborted when the connection closes or is being closed: stops its replay and any wait at once. */
-  readonly #abort = new AbortController();
+  /**
+   * Aborted when the connection closes or is being closed: stops its replay and any wait at once.
+   * Made on first use (most connections never replay or wait): an AbortController costs ~0.5 KiB.
+   */
+  #abort: AbortController | undefined;
+  #stopped = false;
   /** This connection's requests, one at a time in arrival order. */
   readonly requests: RequestQueue;
   /** Its request budget (close 4002 past it). */
@@ -116,25 +129,40 @@ export class Peer {
     this.ws = init.ws;
     this.#socket = init.socket;
     this.#maxBuffered = init.maxBufferedBytes;
-    this.#onSlow = init.onSlow;
+    this.#events = init.events;
     this.#deflate = init.ws.extensions.includes('permessage-deflate');
     this.rate = new RequestRate(init.requests.perSecond, init.requests.burst);
-    this.requests = new RequestQueue({
-      pause: () => this.ws.pause(),
-      resume: () => {
-        if (this.open) this.ws.resume();
-      },
-      onError: (err) => init.onError(this, err),
-    });
+    this.requests = new RequestQueue(this);
   }
 
   get open(): boolean {
     return !this.closed && this.ws.readyState === WebSocket.OPEN;
   }
 
+  pauseRequests(): void {
+    this.ws.pause();
+  }
+
+  resumeRequests(): void {
+    if (this.open) this.ws.resume();
+  }
+
+  requestFailed(err: unknown): void {
+    this.#events.error(this, err);
+  }
+
   /** Aborted once the connection is closing or closed. */
   get signal(): AbortSignal {
+    if (!this.#abort) {
+      this.#abort = new AbortController();
+      if (this.#stopped) this.#abort.abort();
+    }
     return this.#abort.signal;
+  }
+
+  #stop(): void {
+    this.#stopped = true;
+    this.#abort?.abort();
   }
 
   /**
@@ -189,7 +217,7 @@ export class Peer {
     }
     // A single message larger than the cap still goes to a consumer that has nothing queued.
     if (queued > 0 && queued + msg.frame.length > this.#maxBuffered) {
-      this.#onSlow(this);
+      this.#events.slow(this);
       return;
     }
     if (this.#deflate) return this.ws.send(msg.payload, { binary: msg.binary });
@@ -231,7 +259,7 @@ export class Peer {
    */
   sendText(text: string): void {
     if (!this.open) return;
-    if (!this.fits(Buffer.byteLength(text))) return this.#onSlow(this);
+    if (!this.fits(Buffer.byteLength(text))) return this.#events.slow(this);
     if (this.#first) this.uncork();
     this.ws.send(text);
   }
@@ -239,7 +267,7 @@ export class Peer {
   /** Closes the WebSocket after whatever frames this turn has kept back. */
   close(code: number, reason: string): void {
     if (this.#first) this.uncork();
-    this.#abort.abort();
+    this.#stop();
     this.ws.close(code, reason);
   }
 
@@ -260,12 +288,12 @@ export class Peer {
 
   /** Gives up on this consumer as a slow consumer (4001); `why` goes to the log. */
   slow(why: string): void {
-    if (this.open) this.#onSlow(this, why);
+    if (this.open) this.#events.slow(this, why);
   }
 
   /** The connection closed: stops whatever waits on it. */
   gone(): void {
-    this.#abort.abort();
+    this.#stop();
     this.requests.clear();
   }
 
@@ -275,7 +303,7 @@ export class Peer {
    */
   async drained(lowWater: number, timeoutMs: number): Promise<'ok' | 'stalled' | 'closed'> {
     const deadline = Date.now() + timeoutMs;
-    const signal = this.#abort.signal;
+    const signal = this.signal;
     // What this turn kept back goes to the socket now: the kernel may well take it at once.
     if (this.#first || this.#corked) this.uncork();
     while (this.open) {

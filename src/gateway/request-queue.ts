@@ -10,12 +10,13 @@ export type Request = () => void | Promise<void>;
 const PAUSE_AT = 512;
 const RESUME_AT = 128;
 
+/** What the queue needs of its connection (the Peer itself: no closures per connection). */
 export interface RequestQueueIo {
   /** Stop reading from the socket (TCP backpressure on a client that sends faster than it is answered). */
-  pause(): void;
-  resume(): void;
+  pauseRequests(): void;
+  resumeRequests(): void;
   /** A request threw or rejected: a bug; the connection is closed with 1011 by the caller. */
-  onError(err: unknown): void;
+  requestFailed(err: unknown): void;
 }
 
 /**
@@ -40,7 +41,7 @@ export class RequestQueue {
     this.#waiting.push(req);
     if (!this.#paused && this.#waiting.length >= PAUSE_AT) {
       this.#paused = true;
-      this.#io.pause();
+      this.#io.pauseRequests();
     }
   }
 
@@ -57,13 +58,13 @@ export class RequestQueue {
       try {
         pending = req();
       } catch (err) {
-        this.#io.onError(err);
+        this.#io.requestFailed(err);
       }
       if (pending instanceof Promise) {
         pending.then(
           () => this.#continue(),
           (err: unknown) => {
-            this.#io.onError(err);
+            this.#io.requestFailed(err);
             this.#continue();
           },
         );
@@ -84,7 +85,7 @@ export class RequestQueue {
     const req = this.#waiting.shift();
     if (this.#paused && this.#waiting.length <= RESUME_AT) {
       this.#paused = false;
-      this.#io.resume();
+      this.#io.resumeRequests();
     }
     return req;
   }

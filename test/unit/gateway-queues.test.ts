@@ -34,7 +34,11 @@ describe('ReplaySlots', () => {
 describe('RequestQueue', () => {
   it('handles requests one at a time in arrival order, pauses reading at 512 waiting and resumes at 128', async () => {
     const io = { paused: 0, resumed: 0, errors: [] as unknown[] };
-    const q = new RequestQueue({ pause: () => io.paused++, resume: () => io.resumed++, onError: (e) => io.errors.push(e) });
+    const q = new RequestQueue({
+      pauseRequests: () => io.paused++,
+      resumeRequests: () => io.resumed++,
+      requestFailed: (e) => io.errors.push(e),
+    });
     const done: number[] = [];
     let release!: () => void;
     q.push(() => void done.push(0));
