@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { hotFunctions } from '../lib/cpu-profile.ts';
 import { seedHubcast } from '../lib/hubcast-seed.ts';
 import { startHubcast } from '../lib/hubcast-server.ts';
+import { hasConfigKey } from '../lib/hubcast.ts';
 import type { Contender } from './types.ts';
 
 /**
@@ -15,6 +16,9 @@ import type { Contender } from './types.ts';
  * registers them); the others are seeded into the store before the server starts
  * (bench/lib/hubcast-seed.ts: the same rows `TokenService.issue()` writes, without the ≈ 45 ms scrypt
  * check of the client secret per registration, which would make a 5,000-subscriber setup take minutes).
+ * All of them belong to one client, so `tokens.maxPerClient` (default 1,000) is raised to hold them:
+ * otherwise the first registration would revoke the seeded tokens beyond the cap that are not yet
+ * connected (a state the cap never lets a real server reach).
  */
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -38,6 +42,7 @@ export const hubcast: Contender = {
       dataDir,
       logFile: join(dir, 'server.log'),
       cpu: 0,
+      ...(hasConfigKey('tokens.maxPerClient') ? { config: { 'tokens.maxPerClient': subscribers + REGISTERED } } : {}),
       ...(profile ? { cpuProfDir: profDir } : {}),
     });
     const child = proc.child;

@@ -277,7 +277,7 @@ export const configSchema = z
               .number()
               .int()
               .min(1)
-              .default(30)
+              .default(60)
               .describe(
                 'Successful POST /consumers a client_id may make at once; past it, 429 registration_rate_limited with Retry-After.',
               ),
