@@ -9,6 +9,7 @@ import { eventually, startServer, type Harness } from '../helpers/server.ts';
 import { SmtpSink, type ReceivedMail } from '../helpers/smtp-sink.ts';
 import { tryConnect } from '../helpers/upgrade.ts';
 import { WebhookSink } from '../helpers/webhook-sink.ts';
+import { upgradeHead } from '../helpers/raw-http.ts';
 
 /** Fast retries so that outages in these tests last a fraction of a second. */
 const RETRY = { initialMs: 100, maxMs: 400 };
@@ -29,12 +30,7 @@ function bogusUpgrade(port: number, localAddress: string, token: string): Promis
       else resolve(status!);
     };
     s.setEncoding('latin1');
-    s.on('connect', () =>
-      s.write(
-        'GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n' +
-          `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nAuthorization: Bearer ${token}\r\n\r\n`,
-      ),
-    );
+    s.on('connect', () => s.write(upgradeHead('/ws', { Authorization: `Bearer ${token}` })));
     s.on('data', (d: string) => {
       head += d;
       const m = /^HTTP\/1\.1 (\d{3})/.exec(head);

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { postEnvelope, postRaw } from '../helpers/e2e.ts';
 import { FaultyStore } from '../helpers/faulty-store.ts';
-import { rawHttp } from '../helpers/raw-http.ts';
+import { rawHttp, upgradeHead } from '../helpers/raw-http.ts';
 import { clientFrame, parseFrames, rawWebSocket, type RawWs } from '../helpers/raw-ws.ts';
 import { startServer, type Harness } from '../helpers/server.ts';
 import type { TestClient } from '../helpers/ws-client.ts';
@@ -206,18 +206,7 @@ describe('HTTP headers and request lines', () => {
   it('5,000 headers on an upgrade request: 431 (or the connection is closed)', async () => {
     const token = await h.register(await h.createClient());
     h.remember(token);
-    const r = await rawHttp(h.port, [
-      [
-        'GET /ws HTTP/1.1',
-        'Host: 127.0.0.1',
-        'Connection: Upgrade',
-        'Upgrade: websocket',
-        'Sec-WebSocket-Version: 13',
-        `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}`,
-        `Authorization: Bearer ${token}`,
-        ...many(5000),
-      ].join('\r\n') + '\r\n\r\n',
-    ]);
+    const r = await rawHttp(h.port, [upgradeHead('/ws', [`Authorization: Bearer ${token}`, ...many(5000)])]);
     expect(r.timedOut).toBe(false);
     if (r.status !== undefined) expect(r.status).toBe(431);
     else expect(r.closed).toBe(true);
@@ -381,22 +370,7 @@ describe('slow senders', () => {
     const token = await h.register(await h.createClient());
     h.remember(token);
     faulty.slow.set('getToken', 4000);
-    const r = await rawHttp(
-      h.port,
-      [
-        [
-          'GET /ws HTTP/1.1',
-          'Host: 127.0.0.1',
-          'Connection: Upgrade',
-          'Upgrade: websocket',
-          'Sec-WebSocket-Version: 13',
-          `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}`,
-          `Authorization: Bearer ${token}`,
-        ].join('\r\n') + '\r\n\r\n',
-      ],
-      AUTH_TIMEOUT_MS + 2500,
-      true,
-    );
+    const r = await rawHttp(h.port, [upgradeHead('/ws', { Authorization: `Bearer ${token}` })], AUTH_TIMEOUT_MS + 2500, true);
     expect(r.timedOut, 'still open well after authTimeoutMs').toBe(false);
     expect(r.closed).toBe(true);
     expect(r.status).not.toBe(101);

@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
-import { cli, tempDir } from '../helpers/server.ts';
-import { TestClient } from '../helpers/ws-client.ts';
+import { connectedConsumer } from '../helpers/child.ts';
+import { tempDir } from '../helpers/server.ts';
 
 const CLI = ['--import', 'tsx', 'src/cli/main.ts'];
 
@@ -38,16 +38,7 @@ describe('hubcast start (a real process)', () => {
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
 
     // A client created while the server runs can register at once.
-    const created = JSON.parse((await cli(['clients', 'create', '--name', 'live', '--subscribe', '>', '--json', '--data-dir', dir])).out);
-    const reg = await fetch(`${base}/consumers`, {
-      method: 'POST',
-      headers: { client_id: created.client_id, client_secret: created.client_secret },
-    });
-    expect(reg.status).toBe(201);
-    const { token } = (await reg.json()) as { token: string };
-    const c = new TestClient(`ws://127.0.0.1:${port}/ws`, { headers: { authorization: `Bearer ${token}` } });
-    await c.opened;
-    await c.next('welcome');
+    const { c, token, secret } = await connectedConsumer(port, dir);
 
     const exited = once(child, 'exit');
     child.kill('SIGTERM');
@@ -57,7 +48,7 @@ describe('hubcast start (a real process)', () => {
     expect(p.stderr()).not.toContain(token);
     // Logs are JSON lines, nothing else (no framework warnings).
     for (const line of p.stderr().split('\n').filter(Boolean)) expect(() => JSON.parse(line), line).not.toThrow();
-    expect(p.stderr()).not.toContain(created.client_secret);
+    expect(p.stderr()).not.toContain(secret);
   });
 
   it('refuses invalid config with exit code 2 and a message naming the key', async () => {

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -8,6 +7,7 @@ import { ManualClock, startServer, type Harness } from '../helpers/server.ts';
 import { closeOf, rawRefusal } from '../helpers/refusal.ts';
 import { sha256Hex, tryConnect, withDb, type Attempt } from '../helpers/upgrade.ts';
 import type { TestClient } from '../helpers/ws-client.ts';
+import { upgradeHead } from '../helpers/raw-http.ts';
 
 const BOGUS = 'A'.repeat(43);
 
@@ -23,17 +23,7 @@ function silentConnection(port: number, token: string): Promise<Socket> {
       resolve(sock);
     });
     sock.on('error', () => {});
-    sock.write(
-      [
-        'GET /ws HTTP/1.1',
-        'Host: 127.0.0.1',
-        'Connection: Upgrade',
-        'Upgrade: websocket',
-        'Sec-WebSocket-Version: 13',
-        `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}`,
-        `Authorization: Bearer ${token}`,
-      ].join('\r\n') + '\r\n\r\n',
-    );
+    sock.write(upgradeHead('/ws', { Authorization: `Bearer ${token}` }));
   });
 }
 const EVIL = 'https://evil.example.com';

@@ -4,8 +4,8 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { descendants, isAlive, killChildren, startChild, startCommandLine, type Child } from '../helpers/child.ts';
-import { cli, eventually, tempDir } from '../helpers/server.ts';
+import { connectedConsumer, descendants, isAlive, killChildren, startChild, startCommandLine, type Child } from '../helpers/child.ts';
+import { eventually, tempDir } from '../helpers/server.ts';
 import { TestClient, type Closed } from '../helpers/ws-client.ts';
 
 /**
@@ -23,21 +23,6 @@ afterEach(async () => {
   strays = [];
   await killChildren();
 });
-
-/** A registered consumer connected to the server on `port`, past its `welcome`. */
-async function consumer(port: number, dataDir: string): Promise<TestClient> {
-  const created = JSON.parse((await cli(['clients', 'create', '--name', 'sig', '--subscribe', '>', '--json', '--data-dir', dataDir])).out);
-  const reg = await fetch(`http://127.0.0.1:${port}/consumers`, {
-    method: 'POST',
-    headers: { client_id: created.client_id, client_secret: created.client_secret },
-  });
-  expect(reg.status).toBe(201);
-  const { token } = (await reg.json()) as { token: string };
-  const c = new TestClient(`ws://127.0.0.1:${port}/ws`, { headers: { authorization: `Bearer ${token}` } });
-  await c.opened;
-  await c.next('welcome');
-  return c;
-}
 
 /** The close the consumer saw, or a clear failure when none came within `ms`. */
 function closedWithin(c: TestClient, ms: number): Promise<Closed> {
@@ -71,7 +56,7 @@ async function stopsGracefully(p: Child, dataDir: string): Promise<void> {
   // The process that runs Hubcast: the signalled one itself, or one npm started.
   const hubcast = [p.child.pid!, ...tree].filter(isHubcast);
   expect(hubcast).toHaveLength(1);
-  const c = await consumer(p.port, dataDir);
+  const { c } = await connectedConsumer(p.port, dataDir);
   p.child.kill('SIGTERM');
   expect((await closedWithin(c, 10_000)).code).toBe(1001);
   expect(await p.exited).toEqual({ code: 0, signal: null });
@@ -120,7 +105,7 @@ describe('SIGHUP and the pid file', () => {
   it('SIGHUP without TLS is logged and ignored: the server keeps serving its consumers', async () => {
     const dir = tempDir();
     const p = await startChild(dir);
-    const c = await consumer(p.port, dir);
+    const { c } = await connectedConsumer(p.port, dir);
     p.child.kill('SIGHUP');
     await p.waitForLog('SIGHUP: nothing to reload (TLS not configured)');
     expect((await fetch(`http://127.0.0.1:${p.port}/healthz`)).status).toBe(200);

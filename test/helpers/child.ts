@@ -1,6 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { expect } from 'vitest';
+import { cli } from './server.ts';
+import { TestClient } from './ws-client.ts';
 
 /**
  * `hubcast start` as a real child process, for the tests that need signals and crashes (shutdown,
@@ -156,4 +159,21 @@ export function isAlive(pid: number): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/** A client created with the CLI (subscribe `>`), registered and connected to the server on `port`, past its `welcome`. */
+export async function connectedConsumer(port: number, dataDir: string): Promise<{ c: TestClient; token: string; secret: string }> {
+  const created = JSON.parse(
+    (await cli(['clients', 'create', '--name', 'consumer', '--subscribe', '>', '--json', '--data-dir', dataDir])).out,
+  );
+  const reg = await fetch(`http://127.0.0.1:${port}/consumers`, {
+    method: 'POST',
+    headers: { client_id: created.client_id, client_secret: created.client_secret },
+  });
+  expect(reg.status).toBe(201);
+  const { token } = (await reg.json()) as { token: string };
+  const c = new TestClient(`ws://127.0.0.1:${port}/ws`, { headers: { authorization: `Bearer ${token}` } });
+  await c.opened;
+  await c.next('welcome');
+  return { c, token, secret: created.client_secret as string };
 }

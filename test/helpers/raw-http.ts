@@ -1,4 +1,24 @@
+import { randomBytes } from 'node:crypto';
 import { connect as netConnect, type Socket } from 'node:net';
+
+/** The four header lines that make a request a WebSocket upgrade (a fresh random key each call). */
+export function handshakeLines(): string[] {
+  return [
+    'Connection: Upgrade',
+    'Upgrade: websocket',
+    'Sec-WebSocket-Version: 13',
+    `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}`,
+  ];
+}
+
+/**
+ * A complete WebSocket upgrade request head (ending with the blank line): `GET path`, Host, the
+ * handshake lines, then `headers` (an array keeps repeated or odd lines as they are).
+ */
+export function upgradeHead(path: string, headers: Record<string, string> | string[] = [], host = '127.0.0.1'): string {
+  const extra = Array.isArray(headers) ? headers : Object.entries(headers).map(([k, v]) => `${k}: ${v}`);
+  return [`GET ${path} HTTP/1.1`, `Host: ${host}`, ...handshakeLines(), ...extra].join('\r\n') + '\r\n\r\n';
+}
 
 /** HTTP spoken by hand over a raw TCP socket: requests no client library would send. */
 

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { connect as netConnect, type Socket } from 'node:net';
+import { upgradeHead } from './raw-http.ts';
 
 /**
  * A WebSocket spoken by hand over a raw TCP socket, for what a well-behaved client library never
@@ -183,16 +184,7 @@ export function rawWebSocket(
       notify();
     });
     sock.on('connect', () => {
-      const lines = [
-        `GET ${path} HTTP/1.1`,
-        `Host: 127.0.0.1:${port}`,
-        'Connection: Upgrade',
-        'Upgrade: websocket',
-        'Sec-WebSocket-Version: 13',
-        `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}`,
-        ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
-      ];
-      sock.write(lines.join('\r\n') + '\r\n\r\n');
+      sock.write(upgradeHead(path, headers, `127.0.0.1:${port}`));
     });
   });
 }

@@ -1,6 +1,6 @@
 import { connect as netConnect } from 'node:net';
-import { randomBytes } from 'node:crypto';
 import type { Attempt } from './upgrade.ts';
+import { upgradeHead } from './raw-http.ts';
 
 /**
  * Refusals told to browser forms (`?ticket=`, the `hubcast.bearer.` subprotocol): the handshake
@@ -61,16 +61,7 @@ export function rawRefusal(port: number, path: string, headers: Record<string, s
     sock.on('error', () => {});
     sock.on('close', finish);
     sock.on('connect', () => {
-      const lines = [
-        `GET ${path} HTTP/1.1`,
-        'Host: 127.0.0.1',
-        'Connection: Upgrade',
-        'Upgrade: websocket',
-        'Sec-WebSocket-Version: 13',
-        `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}`,
-      ];
-      for (const [k, v] of Object.entries(headers)) lines.push(`${k}: ${v}`);
-      sock.write(lines.join('\r\n') + '\r\n\r\n');
+      sock.write(upgradeHead(path, headers));
     });
   });
 }

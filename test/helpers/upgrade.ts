@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect as netConnect } from 'node:net';
@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { ClientOptions } from 'ws';
 import { TestClient } from './ws-client.ts';
+import { handshakeLines } from './raw-http.ts';
 
 /**
  * Helpers for the auth/connection e2e tests: raw upgrade requests, WebSocket attempts that report
@@ -73,12 +74,7 @@ export function rawUpgrade(
     sock.on('connect', () => {
       const lines = [`GET ${path} HTTP/1.1`, `Host: 127.0.0.1:${port}`];
       if (upgrade) {
-        lines.push(
-          'Connection: Upgrade',
-          'Upgrade: websocket',
-          'Sec-WebSocket-Version: 13',
-          `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}`,
-        );
+        lines.push(...handshakeLines());
       }
       for (const [k, v] of Object.entries(headers)) lines.push(`${k}: ${v}`);
       sock.write(lines.join('\r\n') + '\r\n\r\n');
