@@ -133,7 +133,7 @@ describe('alerts to DevOps', () => {
     await new Promise((r) => setTimeout(r, 1000));
     expect(smtp.mails).toHaveLength(1);
     expectNoSecret(smtp.mails, [h.ingestKey]);
-  });
+  }, 40_000);
 
   it('a forbidden send gives a consumer_sent_message e-mail naming the client_id, without token or secret', async () => {
     smtp = await SmtpSink.start();
