@@ -6,19 +6,21 @@
 export class RequestRate {
   readonly #perMs: number;
   readonly #burst: number;
+  readonly #now: () => number;
   #tokens: number;
   #at: number;
 
-  constructor(perSecond: number, burst: number) {
+  constructor(perSecond: number, burst: number, now: () => number = Date.now) {
     this.#perMs = perSecond / 1000;
     this.#burst = burst;
+    this.#now = now;
     this.#tokens = burst;
-    this.#at = Date.now();
+    this.#at = now();
   }
 
   /** Takes one token; false when none is left. */
   take(): boolean {
-    const now = Date.now();
+    const now = this.#now();
     this.#tokens = Math.min(this.#burst, this.#tokens + (now - this.#at) * this.#perMs);
     this.#at = now;
     if (this.#tokens < 1) return false;
