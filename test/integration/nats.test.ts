@@ -272,9 +272,13 @@ describe.skipIf(!up)('nats connector (real nats-server on 127.0.0.1:4222)', () =
       }
     })();
     const cutting = (async () => {
+      let cuts = 0;
       for (const at of [N / 4, N / 2, (3 * N) / 4]) {
         await rc.waitFor(() => distinct() >= at, 10_000, `${at} records`);
+        // Each cut hits an established connection: one cut, one throw, one reconnect.
+        await rc.waitFor(() => rc.connectedCount === cuts + 1, 10_000, 'a reconnect');
         proxy.cut();
+        cuts++;
       }
     })();
     let finished = false;
