@@ -1,7 +1,7 @@
 import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startServer, type Harness } from '../helpers/server.ts';
-import { rawHttp } from '../helpers/raw-http.ts';
+import { rawHttp, upgradeHead } from '../helpers/raw-http.ts';
 import { tryConnect } from '../helpers/upgrade.ts';
 
 /** Sends a raw HTTP request and returns status, headers and JSON body of the answer (bounded). */
@@ -123,18 +123,7 @@ describe('every HTTP error is the documented JSON body', () => {
     h = await startServer();
     const token = await h.register(await h.createClient());
     for (const protocols of ['hubcast.v1,,x', 'hubcast.v1 x', 'hubcast.v1, hubcast.v1', 'hubcast.v1;x']) {
-      const r = await rawHttp(h.port, [
-        [
-          'GET /ws HTTP/1.1',
-          'Host: x',
-          'Connection: Upgrade',
-          'Upgrade: websocket',
-          'Sec-WebSocket-Version: 13',
-          'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
-          `Authorization: Bearer ${token}`,
-          `Sec-WebSocket-Protocol: ${protocols}`,
-        ].join('\r\n') + '\r\n\r\n',
-      ]);
+      const r = await rawHttp(h.port, [upgradeHead('/ws', { Authorization: `Bearer ${token}`, 'Sec-WebSocket-Protocol': protocols }, 'x')]);
       expect(r.status, protocols).toBe(400);
       expect(r.headers['content-type'], protocols).toMatch(/^application\/json/);
       expect(JSON.parse(r.body).error.code, protocols).toBe('bad_request');
@@ -145,16 +134,11 @@ describe('every HTTP error is the documented JSON body', () => {
     h = await startServer({ ws: { perMessageDeflate: true } });
     const token = await h.register(await h.createClient());
     const r = await rawHttp(h.port, [
-      [
-        'GET /ws HTTP/1.1',
-        'Host: x',
-        'Connection: Upgrade',
-        'Upgrade: websocket',
-        'Sec-WebSocket-Version: 13',
-        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
-        `Authorization: Bearer ${token}`,
-        'Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=99',
-      ].join('\r\n') + '\r\n\r\n',
+      upgradeHead(
+        '/ws',
+        { Authorization: `Bearer ${token}`, 'Sec-WebSocket-Extensions': 'permessage-deflate; server_max_window_bits=99' },
+        'x',
+      ),
     ]);
     expect(r.status).toBe(400);
     expect(r.headers['content-type']).toMatch(/^application\/json/);

@@ -20,6 +20,20 @@ describe('standalone mode: the gateway sink spools, alerts, drains in order', ()
   let proxy: TcpProxy | undefined;
   let sink: GatewaySink | undefined;
   let db: ConnectorDb | undefined;
+  /** A sink straight to the gateway of `server` (no proxy), with a fresh spool and quick retries. */
+  const startDirectSink = (server: Harness): GatewaySink => {
+    db = new ConnectorDb(tempDir());
+    const s = new GatewaySink({
+      gateway: server.base,
+      key: server.ingestKey,
+      db,
+      retry: { attempts: 2, initialMs: 10, maxMs: 50 },
+      alerts: new RecordingAlerts(),
+      log: pino({ level: 'silent' }),
+    });
+    s.start();
+    return s;
+  };
   afterEach(async () => {
     await sink?.stop();
     db?.close();
@@ -71,42 +85,24 @@ describe('standalone mode: the gateway sink spools, alerts, drains in order', ()
     h = await startServer({ limits: { maxMessageBytes: 64 } });
     const c = await h.connect(await h.register(await h.createClient({ subscribe: ['t.>'] })));
     await c.subscribe('t.x');
-    db = new ConnectorDb(tempDir());
-    sink = new GatewaySink({
-      gateway: h.base,
-      key: h.ingestKey,
-      db,
-      retry: { attempts: 2, initialMs: 10, maxMs: 50 },
-      alerts: new RecordingAlerts(),
-      log: pino({ level: 'silent' }),
-    });
-    sink.start();
+    sink = startDirectSink(h);
     await sink.publish({ topic: 't.x', kind: 'text', payload: Buffer.from('x'.repeat(100)), key: 'big', source: 'c' });
     await sink.publish({ topic: 't.x', kind: 'text', payload: Buffer.from('small'), key: 'small', source: 'c' });
     expect(await c.next('message')).toMatchObject({ data: 'small' });
-    expect(db.listDeadLetters()).toEqual([expect.objectContaining({ key: 'big', reason: 'gateway answered 413' })]);
+    expect(db!.listDeadLetters()).toEqual([expect.objectContaining({ key: 'big', reason: 'gateway answered 413' })]);
   });
 
   it('a redelivered record whose payload differs (409 idempotency_key_conflict) is not dead-lettered: the first stands', async () => {
     h = await startServer();
     const c = await h.connect(await h.register(await h.createClient({ subscribe: ['t.>'] })));
     await c.subscribe('t.y');
-    db = new ConnectorDb(tempDir());
-    sink = new GatewaySink({
-      gateway: h.base,
-      key: h.ingestKey,
-      db,
-      retry: { attempts: 2, initialMs: 10, maxMs: 50 },
-      alerts: new RecordingAlerts(),
-      log: pino({ level: 'silent' }),
-    });
-    sink.start();
+    sink = startDirectSink(h);
     await sink.publish({ topic: 't.y', kind: 'json', payload: Buffer.from('{"at":1}'), key: 'src:1', source: 'c' });
     await sink.publish({ topic: 't.y', kind: 'json', payload: Buffer.from('{"at":2}'), key: 'src:1', source: 'c' });
     await sink.publish({ topic: 't.y', kind: 'text', payload: Buffer.from('after'), key: 'src:2', source: 'c' });
     expect(await c.next('message')).toMatchObject({ offset: 1, data: { at: 1 } });
     expect(await c.next('message')).toMatchObject({ offset: 2, data: 'after' });
     await eventually(() => db!.spooled === 0, 3000, 'spool drained');
-    expect(db.listDeadLetters()).toEqual([]);
+    expect(db!.listDeadLetters()).toEqual([]);
   });
 });
