@@ -9,5 +9,9 @@ export function createBroker(config: Config): Broker {
   switch (config.broker.type) {
     case 'memory':
       return new MemoryBroker();
+    case 'redis':
+    case 'nats':
+    case 'postgres':
+      throw new Error(`broker.type ${config.broker.type} is not implemented yet`);
   }
 }

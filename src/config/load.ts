@@ -65,7 +65,7 @@ function walk(obj: z.ZodObject<z.ZodRawShape>, prefix: string[], out: ConfigKey[
 /** Every leaf key of the schema, with its env variable, flag, doc and default. */
 export const CONFIG_KEYS: readonly ConfigKey[] = (() => {
   const out: ConfigKey[] = [];
-  walk(configSchema as unknown as z.ZodObject<z.ZodRawShape>, [], out);
+  walk(unwrap(configSchema) as unknown as z.ZodObject<z.ZodRawShape>, [], out);
   return Object.freeze(out);
 })();
 

@@ -393,17 +393,69 @@ export const configSchema = z
       .describe('hubcast connect (standalone mode): retrying the gateway while it is unreachable.'),
     store: z
       .object({
-        type: z.enum(['sqlite']).default('sqlite').describe('Where clients, tokens and history live.'),
+        type: z
+          .enum(['sqlite', 'postgres'])
+          .default('sqlite')
+          .describe('Where clients, tokens and history live: sqlite = one node, embedded; postgres = shared by every node of a cluster.'),
         synchronous: z
           .enum(['full', 'normal'])
           .default('full')
           .describe('SQLite durability: full = every acknowledged write fsynced (survives power loss); normal = survives a process crash.'),
+        url: z
+          .string()
+          .refine((v) => v === '' || /^postgres(ql)?:\/\//i.test(v), { message: 'expected postgres://[user[:password]@]host[:port]/database' })
+          .default('')
+          .describe('PostgreSQL connection URL (store.type postgres), e.g. postgres://hubcast@db:5432/hubcast.'),
+        schema: z
+          .string()
+          .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'expected a lower-case SQL identifier')
+          .default('hubcast')
+          .describe('PostgreSQL schema holding Hubcast\'s tables (created and migrated at start); one per hub.'),
+        poolSize: z.number().int().min(2).max(200).default(10).describe('PostgreSQL connections per node.'),
       })
       .strict()
+      .refine((s) => s.type !== 'postgres' || s.url !== '', {
+        message: 'store.type is postgres: set store.url (postgres://host:port/database)',
+        path: ['url'],
+      })
       .default({}),
     broker: z
       .object({
-        type: z.enum(['memory']).default('memory').describe('How publications reach the connections (memory = this process).'),
+        type: z
+          .enum(['memory', 'redis', 'nats', 'postgres'])
+          .default('memory')
+          .describe(
+            'How publications reach the connections: memory = this process; redis, nats, postgres (LISTEN/NOTIFY) = every node of a cluster.',
+          ),
+        url: z
+          .string()
+          .default('')
+          .describe('Broker server URL: redis://host:6379, nats://host:4222; empty for postgres = store.url.'),
+        prefix: z
+          .string()
+          .regex(/^[A-Za-z0-9_-]{1,40}$/, 'expected 1–40 characters of [A-Za-z0-9_-]')
+          .default('hubcast')
+          .describe('Channel (subject) name prefix: several hubs can share one broker server under different prefixes.'),
+      })
+      .strict()
+      .default({}),
+    cluster: z
+      .object({
+        leaseS: z
+          .number()
+          .min(1)
+          .max(300)
+          .default(10)
+          .describe(
+            "A node's lease on its connections: renewed every third of it; a node that dies frees its tokens and presence within it.",
+          ),
+        gapWaitMs: z
+          .number()
+          .int()
+          .min(0)
+          .max(10000)
+          .default(100)
+          .describe('How long a node holds back a publication that arrived ahead of a missing offset before reading the gap from history.'),
       })
       .strict()
       .default({}),
@@ -470,7 +522,23 @@ export const configSchema = z
       .strict()
       .default({}),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    // Several nodes cannot share one SQLite file: a cluster broker needs the cluster store.
+    if (c.broker.type !== 'memory' && c.store.type === 'sqlite') {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['store', 'type'],
+        message: `broker.type is ${c.broker.type} (several nodes) but store.type is sqlite, which one node holds alone: set store.type: postgres and store.url`,
+      });
+    }
+    if (c.broker.type === 'redis' && c.broker.url !== '' && !/^rediss?:\/\//i.test(c.broker.url)) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['broker', 'url'], message: 'expected redis://host:port or rediss://host:port' });
+    }
+    if (c.broker.type === 'nats' && c.broker.url !== '' && !/^(nats|tls):\/\//i.test(c.broker.url)) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['broker', 'url'], message: 'expected nats://host:port' });
+    }
+  });
 
 export type ConfigInput = z.input<typeof configSchema>;
 export type Config = Readonly<z.output<typeof configSchema>>;

@@ -10,7 +10,6 @@ import type {
   AppendResult,
   Changes,
   ClientRecord,
-  ConnectionRecord,
   HistoryLimits,
   KeyRecord,
   Store,
@@ -104,6 +103,11 @@ export interface SqliteStoreOptions {
   synchronous: 'full' | 'normal';
   history: HistoryLimits;
   clock?: Clock;
+  /**
+   * The tokens with a live connection (of `clientId`, or all): never deleted by the token cap or idle
+   * expiry. The embedded Presence gives it (`MemoryPresence.liveTokensOf`).
+   */
+  liveTokens?: (clientId?: string) => ReadonlySet<string>;
 }
 
 /**
@@ -117,9 +121,8 @@ export interface SqliteStoreOptions {
  * memory, read once per topic, and written once per topic per commit — guarded, so that a second
  * writer on the same file fails loudly instead of reusing offsets.
  *
- * Live connections are kept in this process's memory, not in the file: one node serves them, and
- * they are forgotten when it restarts anyway, so a connect or disconnect costs no write and no fsync.
- * Token last-use times (`touchToken`) ride along with the next commit, written at the latest
+ * Live connections are the Presence role's (in memory for this one node): a connect or disconnect
+ * costs no write and no fsync. Token last-use times (`touchToken`) ride along with the next commit, written at the latest
  * `TOUCH_FLUSH_MS` later, before an idle sweep and on close.
  */
 export class SqliteStore implements Store {
@@ -129,7 +132,6 @@ export class SqliteStore implements Store {
   #queue: Pending[] = [];
   #flushScheduled = false;
   #changeCursor = 0;
-  readonly #live = new Map<string, ConnectionRecord>();
   readonly #touches = new Map<string, number>();
   #touchTimer: NodeJS.Timeout | undefined;
   #sync: WalSync | undefined;
@@ -166,7 +168,7 @@ export class SqliteStore implements Store {
     // Migrations of databases made by earlier versions.
     const keyCols = (db.prepare('PRAGMA table_info(keys)').all() as { name: string }[]).map((c) => c.name);
     if (!keyCols.includes('scope')) db.exec("ALTER TABLE keys ADD COLUMN scope TEXT NOT NULL DEFAULT 'ingest'");
-    // Live connections moved to memory (see the class comment).
+    // Live connections moved to the Presence role (see the class comment).
     db.exec('DROP TABLE IF EXISTS connections');
     // Idempotency keys were kept per topic in `dedupe` (no scope, no request hash). Its rows are still
     // honoured as plain duplicates until they expire, then the table is dropped (see trim()).
@@ -311,8 +313,7 @@ export class SqliteStore implements Store {
       const need = count + 1 - max;
       const revoked: string[] = [];
       if (need > 0) {
-        const live = new Set<string>();
-        for (const c of this.#live.values()) if (c.clientId === t.clientId) live.add(c.tokenHash);
+        const live = this.#liveTokens(t.clientId);
         const rows = db.prepare('SELECT hash, created_at, last_used_at FROM tokens WHERE client_id = ?').all(t.clientId) as {
           hash: string;
           created_at: number;
@@ -385,8 +386,7 @@ export class SqliteStore implements Store {
   async deleteIdleTokens(before: number): Promise<number> {
     const db = this.#d;
     this.#writeTouches();
-    const live = new Set<string>();
-    for (const c of this.#live.values()) live.add(c.tokenHash);
+    const live = this.#liveTokens();
     const idle = db.prepare('SELECT hash FROM tokens WHERE last_used_at < ?').pluck().all(before) as string[];
     const del = db.prepare('DELETE FROM tokens WHERE hash = ? AND last_used_at < ?');
     return db.transaction(() => idle.reduce((n, hash) => (live.has(hash) ? n : n + del.run(hash, before).changes), 0))();
@@ -404,29 +404,8 @@ export class SqliteStore implements Store {
     return row && row.expires_at > now ? row.token_hash : undefined;
   }
 
-  async addConnection(c: ConnectionRecord): Promise<void> {
-    if (!this.#db) throw new Error('store is not open');
-    this.#live.set(c.id, { ...c });
-  }
-
-  async removeConnection(id: string): Promise<void> {
-    this.#live.delete(id);
-  }
-
-  async hasConnection(id: string): Promise<boolean> {
-    return this.#live.has(id);
-  }
-
-  async listConnections(): Promise<ConnectionRecord[]> {
-    return [...this.#live.values()].map((c) => ({ ...c }));
-  }
-
-  async connectionsOfToken(tokenHash: string): Promise<ConnectionRecord[]> {
-    return [...this.#live.values()].filter((c) => c.tokenHash === tokenHash).map((c) => ({ ...c }));
-  }
-
-  async clearConnections(nodeId: string): Promise<void> {
-    for (const [id, c] of this.#live) if (c.nodeId === nodeId) this.#live.delete(id);
+  #liveTokens(clientId?: string): ReadonlySet<string> {
+    return this.#opts.liveTokens?.(clientId) ?? new Set();
   }
 
   append(req: AppendRequest): Promise<AppendResult> {

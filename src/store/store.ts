@@ -1,19 +1,34 @@
 /**
- * The `Store` role: everything Hubcast must remember across restarts — clients, ingest keys, tokens,
- * tickets, live connections and per-topic message history.
+ * The store: what Hubcast must remember across restarts, in two roles.
  *
- * The embedded default is SQLite (`sqlite-store.ts`). Other implementations (PostgreSQL, Redis, for
- * cluster mode) must pass the same conformance suite (`test/unit/store.conformance.test.ts`).
+ * - **Registry** — identity and credentials: clients, ingest/admin keys, tokens, tickets, and the
+ *   change feed of revocations.
+ * - **History** — per-topic message history: append → offset, read, topic state, idempotency keys.
  *
- * Contract
- * --------
+ * (Who is connected where — live connections, subscriptions, node leases — is the `Presence` role in
+ * `cluster/presence.ts`; run-once work is `Leases` in `cluster/leases.ts`.)
+ *
+ * One backend provides both roles: the embedded default is SQLite (`sqlite-store.ts`, one node); the
+ * cluster store is PostgreSQL (`postgres-store.ts`, any number of nodes). Both pass
+ * `test/unit/registry.conformance.test.ts` and `test/unit/history.conformance.test.ts`.
+ *
+ * Contract (both roles)
+ * ---------------------
  * - Secrets are never given to the store: only hashes (scrypt for client secrets, SHA-256 for
  *   tokens, tickets and ingest keys).
  * - `open()` is the first call and the only one that touches the disk or network; `close()` is
  *   idempotent and waits for pending appends to settle.
- * - Changes made by another process on the same store (the `hubcast` CLI while the server runs) are
- *   visible to the next read. `pollChanges()` reports clients and keys revoked since the last call,
- *   so the server can close live connections of a revoked client.
+ * - Changes made by another process on the same store (the `hubcast` CLI, another node) are visible
+ *   to the next read. `pollChanges()` reports clients and keys revoked since the last call (by any
+ *   process), so that every node closes the live connections of a revoked client.
+ *
+ * Where offsets are assigned (the one place)
+ * ------------------------------------------
+ * By History's `append`, inside the transaction that stores the message: exactly once per topic, in
+ * order, cluster-wide. SQLite: one writer process, offsets kept in memory and guarded by the topic
+ * row. PostgreSQL: a per-topic row (`topics.last_offset`) updated in the append transaction — its
+ * row lock orders concurrent appends from every node; the appends of one event-loop turn share one
+ * transaction. A 202 or an `ack` means the append committed: durably stored, offset final.
  *
  * History and ordering guarantees (what replay relies on)
  * ------------------------------------------------------
@@ -21,9 +36,9 @@
  *   when the topic's history was lost (for the SQLite store, when the database is new). A topic that
  *   has never had a message has offset 0 and the store's epoch.
  * - `append()` resolves only once the message is durable (committed). Implementations may group
- *   commits across concurrent calls. **Promises of `append()` settle in call order**, and offsets of a
- *   topic are assigned in call order: the publisher fans out in settlement order, so subscribers see
- *   offsets in increasing order.
+ *   commits across concurrent calls. On one node, **promises of `append()` settle in call order**
+ *   and offsets of a topic are assigned in call order. Across nodes, offsets interleave: receiving
+ *   nodes order by offset (gateway/positions.ts).
  * - Idempotency (Stripe semantics). An idempotency key belongs to a publisher: it is remembered per
  *   (`scope`, `key`) for `dedupeS` seconds together with the first request's topic and `requestHash`.
  *   Within that window an append with the same scope and key
@@ -74,15 +89,6 @@ export interface TokenRecord {
   createdAt: number;
   /** Issue time, or when its last connection started or ended. */
   lastUsedAt: number;
-}
-
-export interface ConnectionRecord {
-  id: string;
-  clientId: string;
-  tokenHash: string;
-  nodeId: string;
-  connectedAt: number;
-  remoteAddress: string;
 }
 
 export interface AppendRequest {
@@ -145,10 +151,8 @@ export interface HistoryLimits {
   dedupeS: number;
 }
 
-export interface Store {
-  open(): Promise<void>;
-  close(): Promise<void>;
-
+/** Identity and credentials (see the contract above). */
+export interface Registry {
   createClient(client: ClientRecord): Promise<void>;
   getClient(id: string): Promise<ClientRecord | undefined>;
   listClients(): Promise<ClientRecord[]>;
@@ -176,7 +180,7 @@ export interface Store {
    *   are deleted first: least recently used first (by `lastUsedAt`, including `touchToken` times
    *   not yet written; ties by `createdAt`) — what OAuth servers do when a client exceeds its grant
    *   limit.
-   * - A token with a live connection (one recorded with `addConnection` on any node) is never
+   * - A token with a live connection (held in the Presence role, on any node) is never
    *   deleted. If there are not enough tokens without one, nothing changes and `created` is false
    *   (the caller answers 429 token_limit).
    * - `revoked` lists the hashes of the deleted tokens. Tickets of a deleted token are left to
@@ -200,21 +204,12 @@ export interface Store {
   /** Deletes the ticket and returns its token hash if it existed and had not expired (single use). */
   consumeTicket(hash: string, now: number): Promise<string | undefined>;
 
-  /**
-   * Live connections. They need no durability (a restarted node clears its own with
-   * `clearConnections`): the SQLite store keeps them in memory, a cluster store where every node
-   * sees them.
-   */
-  addConnection(conn: ConnectionRecord): Promise<void>;
-  removeConnection(id: string): Promise<void>;
-  hasConnection(id: string): Promise<boolean>;
-  /** Every live connection recorded (any node), oldest first. */
-  listConnections(): Promise<ConnectionRecord[]>;
-  /** Live connections recorded for a token (any node). */
-  connectionsOfToken(tokenHash: string): Promise<ConnectionRecord[]>;
-  /** Forget every connection of a node (after its restart). */
-  clearConnections(nodeId: string): Promise<void>;
+  /** Reports clients and keys revoked since the last call (by any process). */
+  pollChanges(): Promise<Changes>;
+}
 
+/** Per-topic message history (see the contract above). */
+export interface History {
   append(req: AppendRequest): Promise<AppendResult>;
   /**
    * Messages with offset > `after`, in order, at most `limit`; with `maxBytes`, also no more payload
@@ -222,8 +217,12 @@ export interface Store {
    */
   readHistory(topic: string, after: number, limit: number, maxBytes?: number): Promise<StoredMessage[]>;
   topicState(topic: string): Promise<TopicState>;
-  /** Drops messages past the TTL and expired dedupe keys and tickets. */
-  trim(now: number): Promise<void>;
+}
 
-  pollChanges(): Promise<Changes>;
+/** One backend providing both roles. */
+export interface Store extends Registry, History {
+  open(): Promise<void>;
+  close(): Promise<void>;
+  /** Drops messages past the TTL and expired idempotency keys and tickets. */
+  trim(now: number): Promise<void>;
 }
