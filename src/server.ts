@@ -21,16 +21,24 @@ import { ConnectorRuntime } from './connectors/runtime.ts';
 import { readTlsFiles } from './http/tls.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics, watchConnectors, type Metrics } from './metrics.ts';
-import { createStore } from './store/index.ts';
+import { createBackend, type Backend } from './store/index.ts';
 import { monitorStore } from './store/monitored.ts';
+import { MemoryPresence } from './cluster/memory-presence.ts';
+import { MemoryLeases } from './cluster/memory-leases.ts';
+import { PresenceConflict } from './cluster/presence.ts';
+import { randomId } from './core/ids.ts';
+import { ConfigError } from './core/errors.ts';
 import type { PayloadKind, Store } from './store/store.ts';
+import type { Publication } from './broker/broker.ts';
 
 export interface ServerOptions {
   /** Time source (tests inject one to move time). */
   clock?: Clock;
   logger?: Logger;
-  /** Replaces the store built from config (tests; later cluster wiring). */
+  /** Replaces the store built from config (tests), with the embedded Presence and Leases. */
   store?: Store;
+  /** Replaces the whole storage backend built from config (tests). */
+  backend?: Backend;
   /** How often revocations made by the CLI are picked up, ms (default 1000). */
   changePollMs?: number;
 }
@@ -71,7 +79,10 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
   const log = options.logger ?? createLogger(config.logLevel);
   const metrics = createMetrics();
   const alerts = createAlerts(config, log.child({ component: 'alerts' }), { clock });
-  const store = monitorStore(options.store ?? createStore(config, clock), (method, err) => {
+  const backend: Backend = options.backend ??
+    (options.store ? { store: options.store, presence: new MemoryPresence(), leases: new MemoryLeases() } : createBackend(config, clock));
+  const { presence, leases } = backend;
+  const store = monitorStore(backend.store, (method, err) => {
     log.error({ err, method }, 'store call failed');
     alerts.raise({
       kind: 'store_unavailable',
@@ -80,9 +91,19 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
   });
   const broker = createBroker(config);
   const nodeId = config.nodeId;
+  const instanceId = randomId('i_');
+  // Fan-out of this node's publications: its own subscribers at once (the broker's echo, if any, is
+  // dropped by Positions), every other node through the broker. The memory broker is this node.
+  const fanout =
+    config.broker.type === 'memory'
+      ? (pub: Publication) => broker.publish(pub)
+      : (pub: Publication) => {
+          gw.positions.accept(pub);
+          broker.publish(pub);
+        };
   const publisher = new Publisher({
     store,
-    broker,
+    fanout,
     clock,
     maxMessageBytes: config.limits.maxMessageBytes,
     maxJsonDepth: config.limits.maxJsonDepth,
@@ -95,7 +116,7 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
     idleTtlS: config.tokens.idleTtl,
     ticketTtlS: config.tickets.ttlS,
     maxPerClient: config.tokens.maxPerClient,
-    isLive: (hash): boolean => gw.isLive(hash),
+    isLive: async (hash) => (await presence.liveTokens([hash])).has(hash),
   });
   // Separate budgets of failed authentications per entrance, so that browsers failing behind a
   // proxy cannot throttle the backend's ingest from the same address (nor the reverse): consumer
@@ -127,6 +148,8 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
     nodeId,
     alerts,
     failures: consumerFailures,
+    presence,
+    broker,
   });
 
   // Read (and checked) now: a missing or bad certificate stops start-up with a ConfigError naming the key.
@@ -152,7 +175,7 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
   });
   watchConnectors(metrics, () => runtime.list());
   hookRoutes(app, runtime, { maxJsonDepth: config.limits.maxJsonDepth });
-  adminRoutes(app, { config, store, failures: adminFailures, runtime });
+  adminRoutes(app, { config, store, failures: adminFailures, runtime, presence });
   // Slow senders: complete headers within headersTimeoutMs (checked every half of it), whole requests within 30 s.
   const headersMs = config.limits.headersTimeoutMs;
   Object.assign(app.server, {
@@ -206,8 +229,33 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
       state = 'listening';
       await store.open();
       await alerts.start();
-      await store.clearConnections(nodeId);
-      await broker.start((pub) => gw.hub.deliver(pub));
+      try {
+        await presence.start({
+          nodeId,
+          instanceId,
+          address: `${config.host}:${config.port}`,
+          leaseMs: config.cluster.leaseS * 1000,
+          onLeaseLost: () => gw.fence(),
+          onLeaseRegained: () => gw.unfence(),
+          onReaped: (gone) => {
+            log.warn({ node: gone.nodeId, subscriptions: gone.subscriptions.length }, 'a node stopped renewing its lease: its connections are free');
+            if (!config.cluster.presenceEvents) return;
+            for (const s of gone.subscriptions)
+              broker.control({ op: 'presence', event: 'leave', topic: s.topic, clientId: s.clientId, connectionId: s.connectionId, nodeId: s.nodeId });
+          },
+        });
+      } catch (err) {
+        if (err instanceof PresenceConflict) throw new ConfigError(`nodeId: ${err.message}`);
+        throw err;
+      }
+      await broker.start(nodeId, gw.link);
+      if (config.broker.type === 'memory') {
+        const others = (await presence.nodes()).filter((n) => n.nodeId !== nodeId);
+        if (others.length)
+          throw new ConfigError(
+            `broker.type is memory but other nodes are live on this store (${others.map((n) => n.nodeId).join(', ')}): set broker.type to redis, nats or postgres on every node`,
+          );
+      }
       gw.start();
       await app.listen({ host: config.host, port: config.port });
       await runtime.start();
@@ -235,6 +283,8 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
         await Promise.all([gw.close(Math.floor(graceMs / 2)), runtime.stop()]);
         await closeHttp(app, Math.max(0, deadline - Date.now() - Math.min(1000, graceMs / 10)), log);
         await broker.close();
+        await presence.close();
+        await leases.close();
         await store.close();
         await alerts.close();
         log.info('hubcast stopped');

@@ -19,8 +19,8 @@ export class TokenService {
   readonly #idleTtlMs: number;
   readonly #ticketTtlMs: number;
   readonly #maxPerClient: number;
-  /** Is this token connected right now (on this node)? Live tokens never expire. */
-  readonly #isLive: (tokenHash: string) => boolean;
+  /** Is this token connected right now (on any node)? Live tokens never expire. */
+  readonly #isLive: (tokenHash: string) => Promise<boolean>;
   /**
    * Client records by id, read once. Safe to keep: a client's record never changes but for its
    * revocation, which deletes its tokens in the same transaction (so no token leads here any more),
@@ -34,7 +34,7 @@ export class TokenService {
     idleTtlS: number;
     ticketTtlS: number;
     maxPerClient?: number;
-    isLive: (tokenHash: string) => boolean;
+    isLive: (tokenHash: string) => Promise<boolean>;
   }) {
     this.#maxPerClient = opts.maxPerClient ?? Number.MAX_SAFE_INTEGER;
     this.#store = opts.store;
@@ -66,7 +66,7 @@ export class TokenService {
     const token = await this.#store.getToken(hash);
     if (!token) return { ok: false, reason: 'unknown' };
     if (clientId !== undefined && clientId !== token.clientId) return { ok: false, reason: 'client_mismatch' };
-    if (this.#clock.now() - token.lastUsedAt > this.#idleTtlMs && !this.#isLive(hash)) {
+    if (this.#clock.now() - token.lastUsedAt > this.#idleTtlMs && !(await this.#isLive(hash))) {
       await this.#store.deleteToken(hash);
       return { ok: false, reason: 'expired' };
     }

@@ -4,17 +4,19 @@ import { isValidPattern } from '../core/topics.ts';
 import { configFrom, parse, UsageError, type Io } from './options.ts';
 import { withStore } from './with-store.ts';
 
-export const CLIENTS_USAGE = `hubcast clients create --name NAME [--subscribe PATTERN]... [--publish PATTERN]... [--json]
+export const CLIENTS_USAGE = `hubcast clients create --name NAME [--subscribe PATTERN]... [--publish PATTERN]... [--presence PATTERN]... [--json]
 hubcast clients list [--json]
 hubcast clients revoke CLIENT_ID [--json]
   A client's secret is shown once and stored only as an scrypt hash. Patterns: orders.eu, orders.*, orders.>.
-  A client may subscribe only to what its --subscribe patterns cover (none given: nothing).
+  A client may subscribe only to what its --subscribe patterns cover (none given: nothing);
+  --presence: topics whose subscribers it may list and whose join/leave events it may receive.
   Revoking closes its live connections with 4500 and invalidates its tokens.`;
 
 const own = {
   name: { type: 'string' as const },
   subscribe: { type: 'string' as const, multiple: true },
   publish: { type: 'string' as const, multiple: true },
+  presence: { type: 'string' as const, multiple: true },
   json: { type: 'boolean' as const },
 };
 
@@ -44,11 +46,12 @@ export async function clientsCommand(args: string[], io: Io): Promise<number> {
       if (!name || name.length > 200) throw new UsageError('clients create needs --name NAME (1–200 characters)');
       const subscribe = patterns(values.subscribe as string[] | undefined, 'subscribe');
       const publish = patterns(values.publish as string[] | undefined, 'publish');
+      const presence = patterns(values.presence as string[] | undefined, 'presence');
       const id = randomId('c_');
       const secret = randomSecret();
       const createdAt = Date.now();
       await withStore(config, async (store) =>
-        store.createClient({ id, name, secretHash: await hashSecret(secret), subscribe, publish, createdAt, revokedAt: null }),
+        store.createClient({ id, name, secretHash: await hashSecret(secret), subscribe, publish, presence, createdAt, revokedAt: null }),
       );
       if (json) {
         io.out(
@@ -58,6 +61,7 @@ export async function clientsCommand(args: string[], io: Io): Promise<number> {
             name,
             subscribe,
             publish,
+            presence,
             created_at: new Date(createdAt).toISOString(),
           }) + '\n',
         );
@@ -65,7 +69,8 @@ export async function clientsCommand(args: string[], io: Io): Promise<number> {
         io.out(
           `client_id:     ${id}\nclient_secret: ${secret}\n  (shown once: keep it now; only its hash is stored)\n` +
             `name:          ${name}\nsubscribe:     ${subscribe.join(' ') || '(none: this client may subscribe to nothing)'}\n` +
-            `publish:       ${publish.join(' ') || '(none: receive-only)'}\n`,
+            `publish:       ${publish.join(' ') || '(none: receive-only)'}\n` +
+            (presence.length ? `presence:      ${presence.join(' ')}\n` : ''),
         );
       }
       return 0;
@@ -77,6 +82,7 @@ export async function clientsCommand(args: string[], io: Io): Promise<number> {
         name: c.name,
         subscribe: c.subscribe,
         publish: c.publish,
+        presence: c.presence ?? [],
         created_at: new Date(c.createdAt).toISOString(),
         revoked_at: c.revokedAt === null ? null : new Date(c.revokedAt).toISOString(),
       }));

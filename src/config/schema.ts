@@ -456,6 +456,12 @@ export const configSchema = z
           .max(10000)
           .default(100)
           .describe('How long a node holds back a publication that arrived ahead of a missing offset before reading the gap from history.'),
+        presenceEvents: z
+          .boolean()
+          .default(true)
+          .describe(
+            'Send join/leave events between nodes (one small control message per subscribe and unsubscribe) for consumers that ask for them.',
+          ),
       })
       .strict()
       .default({}),

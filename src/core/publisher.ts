@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Broker } from '../broker/broker.ts';
+import type { Publication } from '../broker/broker.ts';
 import type { PayloadKind, Store } from '../store/store.ts';
 import type { Clock } from './clock.ts';
 import { HubcastError } from './errors.ts';
@@ -54,7 +54,11 @@ export interface PublishResult {
 
 export interface PublisherDeps {
   store: Store;
-  broker: Broker;
+  /**
+   * Hands a committed publication to fan-out: this node's subscribers and, through the broker,
+   * every other node's (server.ts wires it).
+   */
+  fanout: (pub: Publication) => void;
   clock: Clock;
   maxMessageBytes: number;
   /** Deepest JSON nesting accepted for a `json` payload (limits.maxJsonDepth); default 64. */
@@ -63,10 +67,11 @@ export interface PublisherDeps {
 }
 
 /**
- * THE publish path. HTTP ingest, client publishes, the programmatic API (and later connectors and
- * the CLI) all call `publish()`: validate → append to history (durable) → fan out through the broker.
- * Ordering per topic follows from the Store contract: appends settle in call order, so fan-out runs
- * in offset order.
+ * THE publish path. HTTP ingest, client publishes, the programmatic API, connectors and the CLI
+ * all call `publish()`: validate → append to history (durable; the offset is assigned there) → fan
+ * out (this node at once, other nodes through the broker). Fan-out order per topic is the offset
+ * order: on one node appends settle in call order; across nodes the receiving node's `Positions`
+ * orders by offset.
  */
 export class Publisher {
   readonly #d: PublisherDeps;
@@ -76,7 +81,7 @@ export class Publisher {
   }
 
   async publish(input: PublishInput): Promise<PublishResult> {
-    const { store, broker, clock, maxMessageBytes } = this.#d;
+    const { store, fanout, clock, maxMessageBytes } = this.#d;
     if (!isValidTopic(input.topic))
       throw new HubcastError('invalid_topic', 'topic must be 1–200 characters: segments of [A-Za-z0-9_-] separated by "."');
     if (input.payload.length > maxMessageBytes) throw new HubcastError('payload_too_large', `the payload exceeds ${maxMessageBytes} bytes`);
@@ -102,7 +107,7 @@ export class Publisher {
     }
     if (res.conflict) throw new HubcastError('idempotency_key_conflict');
     if (!res.duplicate) {
-      broker.publish({ topic: input.topic, offset: res.offset, epoch: res.epoch, ts: res.ts, kind: input.kind, payload: input.payload });
+      fanout({ topic: input.topic, offset: res.offset, epoch: res.epoch, ts: res.ts, kind: input.kind, payload: input.payload });
       this.#d.onPublished?.(input.source);
     }
     return {

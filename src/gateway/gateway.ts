@@ -8,13 +8,18 @@ import type { TokenCheck, TokenService } from '../auth/tokens.ts';
 import type { Config } from '../config/schema.ts';
 import type { Clock } from '../core/clock.ts';
 import { randomId } from '../core/ids.ts';
+import { isWildcard } from '../core/topics.ts';
 import type { Publisher } from '../core/publisher.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
+import type { Broker, ControlMessage } from '../broker/broker.ts';
+import type { ClaimResult, ConnectionRecord, Presence } from '../cluster/presence.ts';
 import type { Store } from '../store/store.ts';
 import { readCredentials, SUBPROTOCOL } from './credentials.ts';
 import { controlFrame, errorFrame } from './frames.ts';
+import { ClusterLink } from './cluster-link.ts';
 import { Hub } from './hub.ts';
+import { Positions } from './positions.ts';
 import { Peer, type PeerEvents } from './peer.ts';
 import { checkHandshake } from './handshake.ts';
 import { Refuser, wsClientError, type Upgrade } from './refuse.ts';
@@ -46,9 +51,15 @@ export interface GatewayDeps {
   alerts: Alerts;
   /** The consumer entrances' failure handler (its budget is shared with POST /consumers and tickets). */
   failures: AuthFailures;
+  /** Who is connected where, cluster-wide: admission (one connection per token), subscriptions. */
+  presence: Presence;
+  /** Interest for this node's topics, and control messages to other nodes. */
+  broker: Broker;
 }
 
 const WS_PATHS = new Set(['/ws', '/ws/publish']);
+/** After this node starts wanting a topic, History is checked once for what the broker missed meanwhile. */
+const CHECK_AFTER_INTEREST_MS = 250;
 const DUPLICATE_ALERT_STRIKES = 3;
 
 /**
@@ -65,11 +76,14 @@ function destroySocket(this: Duplex): void {
  */
 export class Gateway {
   readonly hub: Hub;
+  /** Per-topic order and gap filling between the broker (and this node's publisher) and the hub. */
+  readonly positions: Positions;
+  /** The broker's handler on this node. */
+  readonly link: ClusterLink;
   readonly #d: GatewayDeps;
   readonly #wss: WebSocketServer;
   readonly #session: Session;
   readonly #peers = new Map<string, Peer>();
-  readonly #byToken = new Map<string, Peer>();
   readonly #byClient = new Map<string, Set<Peer>>();
   readonly #strikes = new Map<string, { since: number; count: number }>();
   readonly #perIp = new Map<string, number>();
@@ -82,6 +96,8 @@ export class Gateway {
   };
   #heartbeat: NodeJS.Timeout | undefined;
   #closing = false;
+  /** This node's lease on its connections is lost: they may live elsewhere now; refuse until regained. */
+  #fenced = false;
 
   constructor(deps: GatewayDeps) {
     this.#d = deps;
@@ -93,7 +109,26 @@ export class Gateway {
       burnTicket: (ticket) => deps.tokens.burnTicket(ticket),
       now: () => deps.clock.now(),
     });
-    this.hub = new Hub((n) => deps.metrics.messagesOut.inc(n));
+    const cluster = deps.config.broker.type !== 'memory';
+    this.hub = new Hub((n) => deps.metrics.messagesOut.inc(n), {
+      interest: (t) => {
+        deps.broker.interest(t);
+        // The broker's subscription takes a moment: what was published meanwhile is read from History.
+        if (cluster && !isWildcard(t)) setTimeout(() => this.positions.check(t), CHECK_AFTER_INTEREST_MS).unref();
+      },
+      disinterest: (t) => {
+        deps.broker.disinterest(t);
+        this.positions.forget(t);
+      },
+    });
+    this.positions = new Positions({
+      history: deps.store,
+      deliver: (pub) => this.hub.deliver(pub),
+      wanted: (t) => this.hub.wants(t),
+      gapWaitMs: deps.config.cluster.gapWaitMs,
+      log: deps.log,
+    });
+    this.link = new ClusterLink({ positions: this.positions, onControl: (env) => this.onControl(env.msg), log: deps.log });
     this.#wss = new WebSocketServer({
       noServer: true,
       clientTracking: false,
@@ -109,14 +144,18 @@ export class Gateway {
       hub: this.hub,
       metrics: deps.metrics,
       log: deps.log,
+      presence: deps.presence,
+      broker: deps.broker,
+      nodeId: deps.nodeId,
+      positions: this.positions,
       forbid: (peer, what, id) => this.#forbid(peer, what, id),
       overRate: (peer) => this.#overRate(peer),
     });
   }
 
-  /** Is this token connected to this node right now? */
-  isLive(tokenHash: string): boolean {
-    return this.#byToken.has(tokenHash);
+  /** The session (subscribe positions are tracked through it). */
+  get session(): Session {
+    return this.#session;
   }
 
   get connectionCount(): number {
@@ -156,6 +195,7 @@ export class Gateway {
     if (creds.kind !== 'ticket') refuse.burn(up);
     if (creds.kind === 'bad_request') return refuse.refuse(up, 400, 'bad_request', creds.message);
     if (this.#closing) return refuse.refuse(up, 503, 'unavailable', 'the server is shutting down', { 'Retry-After': '1' });
+    if (this.#fenced) return refuse.refuse(up, 503, 'unavailable', 'this node lost its cluster lease; connect to another node', { 'Retry-After': '1' });
     const { config, tokens, failures, metrics } = this.#d;
     const origin = req.headers.origin;
     if (origin !== undefined && this.#origins && !this.#origins.has(origin)) return refuse.refuse(up, 403, 'origin_not_allowed');
@@ -207,45 +247,118 @@ export class Gateway {
   }
 
   #accept(up: Upgrade, check: TokenCheck & { ok: true }, url: URL): void {
-    const { req, socket, head, ip } = up;
+    const { socket, ip } = up;
     if (socket.destroyed) return;
     if (this.#closing) return this.#refuser.refuse(up, 503, 'unavailable', 'the server is shutting down', { 'Retry-After': '1' });
-    const { config, log, metrics } = this.#d;
-    const tokenHash = check.token.hash;
-    const existing = this.#byToken.get(tokenHash);
-    if (existing) {
-      if (config.duplicates.policy === 'reject') {
-        metrics.duplicateRejections.inc();
-        log.warn({ client_id: check.client.id, connection_id: existing.id, ip }, 'duplicate connection rejected');
-        this.#duplicateStrike(tokenHash, check.client.id, ip);
-        this.#probe(existing);
-        return this.#refuser.refuse(up, 409, 'duplicate_connection');
-      }
-      log.info({ client_id: check.client.id, connection_id: existing.id, ip }, 'connection replaced by a newer one');
-      this.#duplicateStrike(tokenHash, check.client.id, ip);
-      this.#byToken.delete(tokenHash);
-      existing.close(CloseCode.replaced, 'replaced by a newer connection');
+    const { config, presence, clock, nodeId } = this.#d;
+    const rec: ConnectionRecord = {
+      id: randomId('cn_'),
+      clientId: check.client.id,
+      tokenHash: check.token.hash,
+      nodeId,
+      connectedAt: clock.now(),
+      remoteAddress: ip,
+    };
+    // The cluster's answer to "may this token connect?" (one live connection per token, any node).
+    presence.claim(rec, { replace: config.duplicates.policy === 'replace', maxPerClient: config.limits.connectionsPerClient }).then(
+      (claim) => this.#admitted(up, check, url, rec, claim),
+      (err: unknown) => {
+        this.#d.log.error({ err, ip }, 'upgrade: presence unavailable');
+        this.#refuser.refuse(up, 503, 'unavailable', 'the connection registry is unavailable, try again', { 'Retry-After': '1' });
+      },
+    );
+  }
+
+  #admitted(up: Upgrade, check: TokenCheck & { ok: true }, url: URL, rec: ConnectionRecord, claim: ClaimResult): void {
+    const { req, socket, head, ip } = up;
+    const { log, metrics, presence } = this.#d;
+    if (!claim.ok) {
+      if (claim.reason === 'client_limit')
+        return this.#refuser.refuse(up, 429, 'connection_limit', 'too many connections for this client', { 'Retry-After': '5' });
+      metrics.duplicateRejections.inc();
+      log.warn(
+        { client_id: check.client.id, connection_id: claim.holder.id, node: claim.holder.nodeId, ip },
+        'duplicate connection rejected',
+      );
+      this.#duplicateStrike(rec.tokenHash, check.client.id, ip);
+      this.#control({ op: 'probe', connectionId: claim.holder.id }, claim.holder.nodeId);
+      return this.#refuser.refuse(up, 409, 'duplicate_connection');
     }
-    const perClient = config.limits.connectionsPerClient;
-    const ofClient = this.#byClient.get(check.client.id);
-    if (perClient > 0 && ofClient && ofClient.size - (existing && ofClient.has(existing) ? 1 : 0) >= perClient) {
-      return this.#refuser.refuse(up, 429, 'connection_limit', 'too many connections for this client', { 'Retry-After': '5' });
+    if (claim.replaced) {
+      log.info({ client_id: check.client.id, connection_id: claim.replaced.id, node: claim.replaced.nodeId, ip }, 'connection replaced by a newer one');
+      this.#duplicateStrike(rec.tokenHash, check.client.id, ip);
+      this.#control({ op: 'close', connectionId: claim.replaced.id, code: CloseCode.replaced, reason: 'replaced by a newer connection' }, claim.replaced.nodeId);
+    }
+    if (socket.destroyed || this.#closing) {
+      void presence.release(rec.id).catch(() => undefined);
+      if (!socket.destroyed) this.#refuser.refuse(up, 503, 'unavailable', 'the server is shutting down', { 'Retry-After': '1' });
+      return;
     }
     // ws answers 101 and calls back synchronously: corked, the 101 and the welcome frame leave in one write.
     (socket as Socket).cork();
-    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#onConnection(ws, socket as Socket, check, url, ip));
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#onConnection(ws, socket as Socket, check, url, ip, rec));
     (socket as Socket).uncork();
   }
 
-  #onConnection(ws: WebSocket, socket: Socket, check: TokenCheck & { ok: true }, url: URL, ip: string): void {
-    const { config, store, clock, log, metrics, nodeId } = this.#d;
+  /** A control message to the node `to` — handled here at once when that is this node. */
+  #control(msg: ControlMessage, to: string): void {
+    if (to === this.#d.nodeId) this.onControl(msg);
+    else this.#d.broker.control(msg, to);
+  }
+
+  /** A control message from another node (or this one). */
+  onControl(msg: ControlMessage): void {
+    switch (msg.op) {
+      case 'close': {
+        const peer = this.#peers.get(msg.connectionId);
+        if (peer?.open) peer.close(msg.code, msg.reason);
+        return;
+      }
+      case 'probe': {
+        const peer = this.#peers.get(msg.connectionId);
+        if (peer) this.#probe(peer);
+        return;
+      }
+      case 'closeClient': {
+        const n = this.closeClient(msg.clientId, msg.reason, msg.code);
+        if (n) this.#d.log.info({ client_id: msg.clientId, connections: n, code: msg.code }, 'connections of a client closed');
+        return;
+      }
+      case 'presence':
+        return this.#session.presenceEvent(msg);
+      case 'keysChanged':
+        return;
+    }
+  }
+
+  /**
+   * This node could not renew its lease: its connections may already have been taken over on other
+   * nodes. They are closed with 1013 (reconnect — to another node) and new ones refused until the
+   * lease is back, so that a token never has two live connections.
+   */
+  fence(): void {
+    if (this.#fenced) return;
+    this.#fenced = true;
+    this.#d.log.error({ connections: this.#peers.size }, 'cluster lease lost: closing every connection with 1013');
+    for (const p of this.#peers.values()) p.close(CloseCode.tryAgainLater, 'node lost its cluster lease');
+  }
+
+  unfence(): void {
+    if (!this.#fenced) return;
+    this.#fenced = false;
+    this.#d.log.info('cluster lease regained: accepting connections again');
+  }
+
+  #onConnection(ws: WebSocket, socket: Socket, check: TokenCheck & { ok: true }, url: URL, ip: string, rec: ConnectionRecord): void {
+    const { config, store, clock, log, metrics } = this.#d;
     const peer = new Peer({
-      id: randomId('cn_'),
+      id: rec.id,
       clientId: check.client.id,
       tokenHash: check.token.hash,
       remoteAddress: ip,
       subscribeAcl: check.client.subscribe,
       publishAcl: check.client.publish,
+      presenceAcl: check.client.presence ?? [],
       ws,
       socket,
       maxBufferedBytes: config.limits.maxBufferedBytes,
@@ -253,7 +366,6 @@ export class Gateway {
       events: this.#peerEvents,
     });
     this.#peers.set(peer.id, peer);
-    this.#byToken.set(peer.tokenHash, peer);
     this.#perIp.set(ip, (this.#perIp.get(ip) ?? 0) + 1);
     let set = this.#byClient.get(peer.clientId);
     if (!set) this.#byClient.set(peer.clientId, (set = new Set()));
@@ -283,23 +395,10 @@ export class Gateway {
     // this connection with 1011; the process keeps serving everyone else.
     try {
       const now = clock.now();
-      // Recorded for the cluster (the SQLite store keeps live connections in memory: no disk write).
-      peer.recorded = Promise.all([
-        store.addConnection({
-          id: peer.id,
-          clientId: peer.clientId,
-          tokenHash: peer.tokenHash,
-          nodeId,
-          connectedAt: now,
-          remoteAddress: ip,
-        }),
-        store.touchToken(peer.tokenHash, now),
-      ])
-        .then(() => undefined)
-        .catch((err: unknown) => {
-          log.error({ err, connection_id: peer.id }, 'could not record the connection');
-          if (peer.open) peer.close(CloseCode.tryAgainLater, 'store unavailable');
-        });
+      // The connection is recorded already (the presence claim); this records the token's use.
+      store.touchToken(peer.tokenHash, clock.now()).catch((err: unknown) => {
+        log.error({ err, connection_id: peer.id }, 'could not record the token use');
+      });
       log.debug({ connection_id: peer.id, client_id: peer.clientId, ip }, 'connected');
       peer.sendText(controlFrame('welcome', { connection_id: peer.id, client_id: peer.clientId, heartbeat_s: config.ws.heartbeatS }));
       const topics = url.searchParams.get('topics');
@@ -320,9 +419,10 @@ export class Gateway {
     peer.closed = true;
     peer.gone();
     const { log, metrics } = this.#d;
+    const topics = [...peer.subs];
     this.hub.removeAll(peer);
+    if (topics.length) this.#session.left(peer, topics);
     this.#peers.delete(peer.id);
-    if (this.#byToken.get(peer.tokenHash) === peer) this.#byToken.delete(peer.tokenHash);
     const n = (this.#perIp.get(peer.remoteAddress) ?? 1) - 1;
     if (n > 0) this.#perIp.set(peer.remoteAddress, n);
     else this.#perIp.delete(peer.remoteAddress);
@@ -335,14 +435,15 @@ export class Gateway {
     void this.#forget(peer);
   }
 
-  /** Removes the connection id from the store and records the token's last use. */
+  /** Releases the connection's claim (cluster-wide) and records the token's last use. Once per peer. */
   async #forget(peer: Peer): Promise<void> {
-    const { store, clock, log } = this.#d;
-    await peer.recorded;
+    if (peer.released) return;
+    peer.released = true;
+    const { store, presence, clock, log } = this.#d;
     try {
-      await Promise.all([store.removeConnection(peer.id), store.touchToken(peer.tokenHash, clock.now())]);
+      await Promise.all([presence.release(peer.id), store.touchToken(peer.tokenHash, clock.now())]);
     } catch (err) {
-      log.error({ err, connection_id: peer.id }, 'could not remove the connection from the store');
+      log.error({ err, connection_id: peer.id }, 'could not release the connection in the presence registry');
     }
   }
 
@@ -423,6 +524,7 @@ export class Gateway {
     this.#refuser.sweep();
     const now = this.#d.clock.now();
     for (const [k, s] of this.#strikes) if (now - s.since > 60_000) this.#strikes.delete(k);
+    this.positions.sweep((t) => this.hub.has(t));
     for (const peer of this.#peers.values()) {
       if (!peer.alive) {
         peer.ws.terminate();
@@ -433,11 +535,11 @@ export class Gateway {
     }
   }
 
-  /** Closes every live connection of a revoked client with 4500. */
-  closeClient(clientId: string, reason = 'client revoked'): number {
+  /** Closes every live connection of a client on this node (4500: revoked). */
+  closeClient(clientId: string, reason = 'client revoked', code: number = CloseCode.revoked): number {
     const set = this.#byClient.get(clientId);
     if (!set) return 0;
-    for (const peer of set) peer.close(CloseCode.revoked, reason);
+    for (const peer of set) peer.close(code, reason);
     return set.size;
   }
 
@@ -451,7 +553,8 @@ export class Gateway {
     const deadline = Date.now() + graceMs;
     while (this.#peers.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     for (const p of this.#peers.values()) p.ws.terminate();
-    await Promise.all(peers.map((p) => p.recorded));
+    await Promise.all(peers.map((p) => this.#forget(p)));
+    this.positions.close();
     this.#wss.close();
   }
 }

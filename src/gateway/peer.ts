@@ -52,6 +52,8 @@ export interface PeerInit {
   remoteAddress: string;
   subscribeAcl: readonly string[];
   publishAcl: readonly string[];
+  /** ACL patterns of topics whose presence it may see. */
+  presenceAcl: readonly string[];
   ws: WebSocket;
   socket: Socket;
   maxBufferedBytes: number;
@@ -90,6 +92,7 @@ export class Peer implements RequestQueueIo {
   readonly remoteAddress: string;
   readonly subscribeAcl: readonly string[];
   readonly publishAcl: readonly string[];
+  readonly presenceAcl: readonly string[];
   readonly ws: WebSocket;
   readonly #socket: Socket;
   readonly #maxBuffered: number;
@@ -116,8 +119,10 @@ export class Peer implements RequestQueueIo {
   lastPongAt = 0;
   probing = false;
   closed = false;
-  /** Settles when the connection has been recorded in the store. */
-  recorded: Promise<void> = Promise.resolve();
+  /** Its presence claim was released (close, forbid): done once. */
+  released = false;
+  /** Topics whose join/leave events this connection asked for (`subscribe` with `presence: true`). */
+  presenceEvents: Set<string> | undefined;
 
   constructor(init: PeerInit) {
     this.id = init.id;
@@ -126,6 +131,7 @@ export class Peer implements RequestQueueIo {
     this.remoteAddress = init.remoteAddress;
     this.subscribeAcl = init.subscribeAcl;
     this.publishAcl = init.publishAcl;
+    this.presenceAcl = init.presenceAcl;
     this.ws = init.ws;
     this.#socket = init.socket;
     this.#maxBuffered = init.maxBufferedBytes;

@@ -4,6 +4,8 @@ import { jsonPayload, type Publisher } from '../core/publisher.ts';
 import { allowedBy, isValidPattern, isValidTopic, isWildcard } from '../core/topics.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
+import type { Broker, ControlMessage } from '../broker/broker.ts';
+import type { Presence } from '../cluster/presence.ts';
 import type { Store } from '../store/store.ts';
 import { controlFrame, errorFrame, isValidId, MAX_ID_LENGTH } from './frames.ts';
 import type { Hub } from './hub.ts';
@@ -17,6 +19,11 @@ export interface SessionDeps {
   hub: Hub;
   metrics: Metrics;
   log: Logger;
+  presence: Presence;
+  broker: Broker;
+  nodeId: string;
+  /** Where a concrete topic's live position starts (the first subscription gives it). */
+  positions: { track(topic: string, offset: number, epoch: string): void };
   /** Closes a consumer that sent what it may not send (error frame with `id`, log, store cleanup, close 4501). */
   forbid: (peer: Peer, what: string, id?: unknown) => void;
   /** Closes a consumer past its request budget (close 4002). */
@@ -36,6 +43,9 @@ function parseSince(v: unknown): Since | undefined | null {
   if (epoch !== undefined && typeof epoch !== 'string') return null;
   return epoch === undefined ? { offset } : { offset, epoch };
 }
+
+/** A `presence` answer lists at most this many subscribers (it says the total and that it was cut). */
+const MAX_PRESENCE_LISTED = 500;
 
 /** Topics named in error frames are cut to this many characters (a valid topic is at most 200). */
 const MAX_NAMED_TOPIC = 200;
@@ -96,6 +106,7 @@ export class Session {
       case 'subscribe':
       case 'unsubscribe':
       case 'ping':
+      case 'presence':
         break;
       case 'publish':
         if (peer.publishAcl.length === 0) return this.#d.forbid(peer, 'publish without publish rights', echo);
@@ -107,11 +118,15 @@ export class Session {
     if (!isValidId(id)) return peer.sendText(errorFrame('bad_request', BAD_ID));
     switch (m.type) {
       case 'subscribe':
-        return this.subscribe(peer, m.topic, m.since, id);
+        if (m.presence !== undefined && typeof m.presence !== 'boolean')
+          return peer.sendText(errorFrame('bad_request', '"presence" must be a boolean', id));
+        return this.subscribe(peer, m.topic, m.since, id, false, m.presence === true);
       case 'unsubscribe':
         return this.#unsubscribe(peer, m.topic, id);
       case 'ping':
         return peer.sendText(controlFrame('pong', {}, id));
+      case 'presence':
+        return this.#presence(peer, m.topic, id);
       default:
         return this.#publish(peer, m);
     }
@@ -122,7 +137,7 @@ export class Session {
    * messages of the topic are held from the moment the subscription exists until the answer and the
    * replay are written, so the consumer sees every offset once, in order.
    */
-  async subscribe(peer: Peer, topic: unknown, sinceRaw: unknown, id: unknown, atConnect = false): Promise<void> {
+  async subscribe(peer: Peer, topic: unknown, sinceRaw: unknown, id: unknown, atConnect = false, events = false): Promise<void> {
     if (!peer.open) return;
     const { hub, store, config } = this.#d;
     // A `?topics=` subscription has no id to match its error by: the error names its topic instead.
@@ -132,11 +147,13 @@ export class Session {
     if (!allowedBy(peer.subscribeAcl, topic)) return fail('forbidden', `not allowed to subscribe to ${topic}`);
     if (peer.subs.has(topic)) return fail('already_subscribed');
     if (peer.subs.size >= config.ws.maxSubscriptions) return fail('too_many_subscriptions');
+    if (events && !allowedBy(peer.presenceAcl, topic)) return fail('forbidden', `not allowed to see the presence of ${topic}`);
     const since = parseSince(sinceRaw);
     if (since === null) return fail('bad_request', 'since must be {"offset": integer ≥ 0, "epoch"?: string}');
     if (isWildcard(topic)) {
       if (since) return fail('bad_request', 'since is only allowed on a concrete topic');
       hub.add(peer, topic);
+      this.#joined(peer, topic, events);
       return peer.sendText(controlFrame('subscribed', { topic, pattern: true }, id));
     }
 
@@ -151,6 +168,8 @@ export class Session {
       return fail('unavailable', 'history is unavailable, try again');
     }
     if (!peer.isCurrentHold(topic, hold)) return;
+    this.#d.positions.track(topic, state.offset, state.epoch);
+    this.#joined(peer, topic, events);
     let recovered = false;
     let from = state.offset;
     if (since && (since.epoch === undefined || since.epoch === state.epoch) && since.offset <= state.offset) {
@@ -173,7 +192,55 @@ export class Session {
   #unsubscribe(peer: Peer, topic: unknown, id: unknown): void {
     if (typeof topic !== 'string' || !peer.subs.has(topic)) return peer.sendText(errorFrame('not_subscribed', undefined, id));
     this.#d.hub.remove(peer, topic);
+    this.left(peer, [topic]);
     peer.sendText(controlFrame('unsubscribed', { topic }, id));
+  }
+
+  /** Records a subscription in Presence and tells the cluster (join events). */
+  #joined(peer: Peer, topic: string, events: boolean): void {
+    const { presence, config } = this.#d;
+    presence.join(peer.id, topic, Date.now());
+    if (events) (peer.presenceEvents ??= new Set()).add(topic);
+    if (config.cluster.presenceEvents) this.#announce(peer, 'join', topic);
+  }
+
+  /** Subscriptions that ended (unsubscribe, close): Presence forgets them, the cluster hears of it. */
+  left(peer: Peer, topics: readonly string[]): void {
+    const { presence, config } = this.#d;
+    for (const topic of topics) {
+      if (!peer.released) presence.leave(peer.id, topic);
+      peer.presenceEvents?.delete(topic);
+      if (config.cluster.presenceEvents) this.#announce(peer, 'leave', topic);
+    }
+  }
+
+  #announce(peer: Peer, event: 'join' | 'leave', topic: string): void {
+    const { broker, nodeId } = this.#d;
+    broker.control({ op: 'presence', event, topic, clientId: peer.clientId, connectionId: peer.id, nodeId });
+  }
+
+  /** A join or leave anywhere in the cluster: a frame to each local connection that asked for them. */
+  presenceEvent(msg: ControlMessage & { op: 'presence' }): void {
+    for (const peer of this.#d.hub.subscribersOf(msg.topic)) {
+      if (peer.id === msg.connectionId || !peer.presenceEvents?.has(msg.topic)) continue;
+      peer.sendText(controlFrame(msg.event, { topic: msg.topic, client_id: msg.clientId, connection_id: msg.connectionId }));
+    }
+  }
+
+  /** `{"type":"presence","topic":…}`: who is subscribed to the topic, on every node. */
+  async #presence(peer: Peer, topic: unknown, id: unknown): Promise<void> {
+    if (!isValidTopic(topic) && !isValidPattern(topic)) return peer.sendText(errorFrame('invalid_topic', undefined, id));
+    if (!allowedBy(peer.presenceAcl, topic)) return peer.sendText(errorFrame('forbidden', `not allowed to see the presence of ${topic}`, id));
+    let subs;
+    try {
+      subs = await this.#d.presence.subscribers(topic);
+    } catch (err) {
+      this.#d.log.error({ err, connection_id: peer.id }, 'presence: registry unavailable');
+      return peer.sendText(errorFrame('unavailable', 'presence is unavailable, try again', id));
+    }
+    const max = MAX_PRESENCE_LISTED;
+    const list = subs.slice(0, max).map((s) => ({ client_id: s.clientId, connection_id: s.connectionId }));
+    peer.sendText(controlFrame('presence', { topic, subscribers: list, total: subs.length, truncated: subs.length > max }, id));
   }
 
   #publish(peer: Peer, m: Record<string, unknown>): void {

@@ -5,13 +5,15 @@ import { cidrBlockList, type Config } from '../config/schema.ts';
 import type { ConnectorRuntime } from '../connectors/runtime.ts';
 import { HubcastError } from '../core/errors.ts';
 import { isSecretFormat, sha256 } from '../core/ids.ts';
+import type { Presence } from '../cluster/presence.ts';
+import { isValidPattern, isValidTopic } from '../core/topics.ts';
 import type { Store } from '../store/store.ts';
 import { inList } from './ip.ts';
 
 /** Admin routes: from `admin.allow` addresses, with an admin-scope key. */
 export function adminRoutes(
   app: FastifyInstance,
-  d: { config: Config; store: Store; failures: AuthFailures; runtime: ConnectorRuntime },
+  d: { config: Config; store: Store; failures: AuthFailures; runtime: ConnectorRuntime; presence: Presence },
 ): void {
   const allow = cidrBlockList(d.config.admin.allow);
   const guard = async (req: FastifyRequest) => {
@@ -27,4 +29,19 @@ export function adminRoutes(
     }
   };
   app.get('/connectors', { onRequest: guard }, async () => ({ connectors: d.runtime.list() }));
+  // Who is subscribed to a topic (or a pattern, as subscribed), on every node of the cluster.
+  app.get<{ Params: { topic: string } }>('/topics/:topic/presence', { onRequest: guard }, async (req) => {
+    const { topic } = req.params;
+    if (!isValidTopic(topic) && !isValidPattern(topic)) throw new HubcastError('invalid_topic');
+    let subs;
+    try {
+      subs = await d.presence.subscribers(topic);
+    } catch (err) {
+      throw new HubcastError('unavailable', 'the presence registry is unavailable, try again', { cause: err, retryAfterS: 1 });
+    }
+    return {
+      topic,
+      subscribers: subs.map((s) => ({ connection_id: s.connectionId, client_id: s.clientId, node: s.nodeId, since: new Date(s.since).toISOString() })),
+    };
+  });
 }

@@ -46,6 +46,7 @@ interface ClientRow {
   secret_hash: string;
   subscribe: string;
   publish: string;
+  presence: string;
   created_at: number;
   revoked_at: number | null;
 }
@@ -65,6 +66,7 @@ const toClient = (r: ClientRow): ClientRecord => ({
   secretHash: r.secret_hash,
   subscribe: JSON.parse(r.subscribe) as string[],
   publish: JSON.parse(r.publish) as string[],
+  presence: JSON.parse(r.presence) as string[],
   createdAt: r.created_at,
   revokedAt: r.revoked_at,
 });
@@ -168,6 +170,8 @@ export class SqliteStore implements Store {
     // Migrations of databases made by earlier versions.
     const keyCols = (db.prepare('PRAGMA table_info(keys)').all() as { name: string }[]).map((c) => c.name);
     if (!keyCols.includes('scope')) db.exec("ALTER TABLE keys ADD COLUMN scope TEXT NOT NULL DEFAULT 'ingest'");
+    const clientCols = (db.prepare('PRAGMA table_info(clients)').all() as { name: string }[]).map((c) => c.name);
+    if (!clientCols.includes('presence')) db.exec("ALTER TABLE clients ADD COLUMN presence TEXT NOT NULL DEFAULT '[]'");
     // Live connections moved to the Presence role (see the class comment).
     db.exec('DROP TABLE IF EXISTS connections');
     // Idempotency keys were kept per topic in `dedupe` (no scope, no request hash). Its rows are still
@@ -242,8 +246,10 @@ export class SqliteStore implements Store {
 
   async createClient(c: ClientRecord): Promise<void> {
     this.#d
-      .prepare('INSERT INTO clients (id, name, secret_hash, subscribe, publish, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
-      .run(c.id, c.name, c.secretHash, JSON.stringify(c.subscribe), JSON.stringify(c.publish), c.createdAt, c.revokedAt);
+      .prepare(
+        'INSERT INTO clients (id, name, secret_hash, subscribe, publish, presence, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      )
+      .run(c.id, c.name, c.secretHash, JSON.stringify(c.subscribe), JSON.stringify(c.publish), JSON.stringify(c.presence ?? []), c.createdAt, c.revokedAt);
     await this.#durable();
   }
 

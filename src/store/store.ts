@@ -67,6 +67,11 @@ export interface ClientRecord {
   subscribe: string[];
   /** ACL patterns the client may publish to over its WebSocket. */
   publish: string[];
+  /**
+   * ACL patterns of topics whose presence the client may see (the `presence` request, and `join` /
+   * `leave` events with `subscribe … presence: true`). Absent = none.
+   */
+  presence?: string[];
   createdAt: number;
   revokedAt: number | null;
 }

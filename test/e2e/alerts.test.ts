@@ -231,7 +231,7 @@ describe('alerts to DevOps', () => {
 
     faulty!.fail.add('append');
     expect((await h.ingest('t.live', 1)).status).toBe(503);
-    faulty!.throwing.add('addConnection');
+    faulty!.throwing.add('touchToken');
     const b = await tryConnect(`${h.wsBase}/ws`, { headers: { authorization: `Bearer ${await h.register(await h.createClient())}` } });
     expect(b.status).toBe(101);
     expect((await b.client.closed).code).toBe(1011);

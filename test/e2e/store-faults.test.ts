@@ -1,18 +1,24 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { FaultyStore } from '../helpers/faulty-store.ts';
+import { FaultyPresence, FaultyStore } from '../helpers/faulty-store.ts';
 import { startServer, type Harness } from '../helpers/server.ts';
 import { tryConnect } from '../helpers/upgrade.ts';
 
 describe('store failures: clear answers, nothing acknowledged that was not stored', () => {
   let h: Harness | undefined;
   let faulty: FaultyStore;
+  let presence: FaultyPresence;
   afterEach(async () => {
     faulty?.fail.clear();
     faulty?.throwing.clear();
+    presence?.fail.clear();
     await h?.close();
     h = undefined;
   });
-  const start = () => startServer({}, { wrapStore: (s) => (faulty = new FaultyStore(s)).store });
+  const start = () =>
+    startServer(
+      {},
+      { wrapStore: (s) => (faulty = new FaultyStore(s)).store, wrapPresence: (p) => (presence = new FaultyPresence(p)).presence },
+    );
 
   it('ingest answers 503 unavailable with Retry-After when the append fails; nothing is delivered', async () => {
     h = await start();
@@ -60,15 +66,15 @@ describe('store failures: clear answers, nothing acknowledged that was not store
     expect(r.body.error.code).toBe('unavailable');
   });
 
-  it('a connection that cannot be recorded is closed 1013 (try again later); others keep receiving', async () => {
+  it('a connection that cannot be recorded (presence registry down) is refused 503 before the 101; others keep receiving', async () => {
     h = await start();
     const a = await h.connect(await h.register(await h.createClient()));
     await a.subscribe('t.x');
-    faulty.fail.add('addConnection');
+    presence.fail.add('claim');
     const b = await tryConnect(`${h.wsBase}/ws`, { headers: { authorization: `Bearer ${await h.register(await h.createClient())}` } });
-    expect(b.status).toBe(101);
-    expect((await b.client.closed).code).toBe(1013);
-    faulty.fail.clear();
+    expect(b.status).toBe(503);
+    expect('json' in b ? b.json : undefined).toMatchObject({ error: { code: 'unavailable' } });
+    presence.fail.clear();
     await h.ingest('t.x', 'still here');
     expect(await a.next('message')).toMatchObject({ data: 'still here' });
   });
@@ -77,7 +83,7 @@ describe('store failures: clear answers, nothing acknowledged that was not store
     h = await start();
     const a = await h.connect(await h.register(await h.createClient()));
     await a.subscribe('t.y');
-    faulty.throwing.add('addConnection');
+    faulty.throwing.add('touchToken');
     const b = await tryConnect(`${h.wsBase}/ws`, { headers: { authorization: `Bearer ${await h.register(await h.createClient())}` } });
     expect(b.status).toBe(101);
     const closed = await b.client.closed;

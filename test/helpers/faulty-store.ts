@@ -1,23 +1,25 @@
+import type { Presence } from '../../src/cluster/presence.ts';
 import type { Store } from '../../src/store/store.ts';
 
 /**
- * A real store with switchable faults, for the failure paths (a full disk, a locked database, a
- * buggy implementation): `fail.add('append')` makes that method reject (like an I/O error);
- * `throwing.add('addConnection')` makes it throw synchronously; `slow.set('getToken', 2000)` delays
- * its answer (a store under load). Everything else reaches the real store.
+ * A real role object (a store, a presence registry) with switchable faults, for the failure paths (a
+ * full disk, a lost database, a buggy implementation): `fail.add('append')` makes that method reject
+ * (like an I/O error); `throwing.add('touchToken')` makes it throw synchronously;
+ * `slow.set('getToken', 2000)` delays its answer (a store under load). Everything else reaches the
+ * real object.
  */
-export class FaultyStore {
-  readonly fail = new Set<keyof Store>();
-  readonly throwing = new Set<keyof Store>();
-  readonly slow = new Map<keyof Store, number>();
-  readonly store: Store;
+export class Faulty<T extends object> {
+  readonly fail = new Set<keyof T>();
+  readonly throwing = new Set<keyof T>();
+  readonly slow = new Map<keyof T, number>();
+  readonly target: T;
 
-  constructor(real: Store) {
-    this.store = new Proxy(real, {
+  constructor(real: T) {
+    this.target = new Proxy(real, {
       get: (target, prop, receiver) => {
         const v = Reflect.get(target, prop, receiver) as unknown;
         if (typeof v !== 'function') return v;
-        const name = prop as keyof Store;
+        const name = prop as keyof T;
         return (...args: unknown[]) => {
           if (this.throwing.has(name)) throw new Error(`injected fault: ${String(name)} threw`);
           if (this.fail.has(name))
@@ -29,5 +31,17 @@ export class FaultyStore {
         };
       },
     });
+  }
+}
+
+export class FaultyStore extends Faulty<Store> {
+  get store(): Store {
+    return this.target;
+  }
+}
+
+export class FaultyPresence extends Faulty<Presence> {
+  get presence(): Presence {
+    return this.target;
   }
 }

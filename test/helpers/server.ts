@@ -8,7 +8,8 @@ import type { Clock } from '../../src/core/clock.ts';
 import type { ConfigInput } from '../../src/config/schema.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import { createServer, type HubcastServer } from '../../src/server.ts';
-import { createStore } from '../../src/store/index.ts';
+import { createBackend } from '../../src/store/index.ts';
+import type { Presence } from '../../src/cluster/presence.ts';
 import type { Store } from '../../src/store/store.ts';
 import { TestClient } from './ws-client.ts';
 
@@ -65,8 +66,8 @@ export interface Harness {
   logText: () => string;
   /** The live connections the server's store records (rows named as in the HTTP/JSON style). */
   connections(): Promise<ConnectionRow[]>;
-  createClient(opts?: { subscribe?: string[]; publish?: string[]; name?: string }): Promise<ClientCreds>;
-  createKey(name?: string): Promise<string>;
+  createClient(opts?: { subscribe?: string[]; publish?: string[]; presence?: string[]; name?: string }): Promise<ClientCreds>;
+  createKey(name?: string, scope?: 'ingest' | 'admin'): Promise<string>;
   /** POST /consumers with the client's credentials; returns the token. */
   register(c: ClientCreds): Promise<string>;
   /** Opens a WebSocket with `Authorization: Bearer` and waits for `welcome`. */
@@ -88,7 +89,7 @@ export interface Harness {
  */
 export async function startServer(
   config: ConfigInput = {},
-  opts: { clock?: Clock; dataDir?: string; wrapStore?: (store: Store) => Store } = {},
+  opts: { clock?: Clock; dataDir?: string; wrapStore?: (store: Store) => Store; wrapPresence?: (p: Presence) => Presence } = {},
 ): Promise<Harness> {
   const dataDir = opts.dataDir ?? tempDir();
   let text = '';
@@ -102,14 +103,19 @@ export async function startServer(
   });
   const logger = pino({ level: 'debug' }, sink);
   const full: ConfigInput = { host: '127.0.0.1', port: 0, dataDir, ...config };
-  let store: Store;
+  let presence: Presence;
   const make = () => {
-    store = createStore(parseConfig(full), opts.clock);
+    const backend = createBackend(parseConfig(full), opts.clock);
+    presence = backend.presence;
     return createServer(full, {
       logger,
       changePollMs: 100,
       ...(opts.clock ? { clock: opts.clock } : {}),
-      store: opts.wrapStore ? opts.wrapStore(store) : store,
+      backend: {
+        store: opts.wrapStore ? opts.wrapStore(backend.store) : backend.store,
+        presence: opts.wrapPresence ? opts.wrapPresence(backend.presence) : backend.presence,
+        leases: backend.leases,
+      },
     });
   };
   let server = make();
@@ -136,7 +142,7 @@ export async function startServer(
     logs,
     logText: () => text,
     async connections() {
-      return (await store.listConnections()).map((c) => ({
+      return (await presence.listConnections()).map((c) => ({
         id: c.id,
         client_id: c.clientId,
         token_hash: c.tokenHash,
@@ -146,18 +152,19 @@ export async function startServer(
       }));
     },
     ingestKey,
-    async createClient({ subscribe = ['>'], publish = [], name = 'test' } = {}) {
+    async createClient({ subscribe = ['>'], publish = [], presence = [], name = 'test' } = {}) {
       const args = ['clients', 'create', '--name', name, '--json', '--data-dir', dataDir];
       for (const s of subscribe) args.push('--subscribe', s);
       for (const p of publish) args.push('--publish', p);
+      for (const p of presence) args.push('--presence', p);
       const r = await cli(args);
       if (r.code !== 0) throw new Error(`clients create failed: ${r.err}`);
       const created = JSON.parse(r.out) as ClientCreds;
       secrets.add(created.client_secret);
       return created;
     },
-    async createKey(name = 'k') {
-      const r = await cli(['keys', 'create', '--name', name, '--json', '--data-dir', dataDir]);
+    async createKey(name = 'k', scope = 'ingest') {
+      const r = await cli(['keys', 'create', '--name', name, '--scope', scope, '--json', '--data-dir', dataDir]);
       const key = (JSON.parse(r.out) as { key: string }).key;
       secrets.add(key);
       return key;
