@@ -62,6 +62,34 @@ describe('config', () => {
     expect(() => parseConfig({ history: { sise: 1 } } as never)).toThrow(ConfigError);
   });
 
+  it('cluster settings: several nodes on SQLite are refused naming the keys; postgres needs a URL', () => {
+    expect(() => loadConfig({ env: { HUBCAST_BROKER_TYPE: 'redis' } })).toThrow(
+      /store\.type.*broker\.type is redis.*store\.type: postgres/s,
+    );
+    expect(() => loadConfig({ env: { HUBCAST_STORE_TYPE: 'postgres' } })).toThrow(/store\.url.*set store\.url/s);
+    expect(() => loadConfig({ env: { HUBCAST_STORE_TYPE: 'postgres', HUBCAST_STORE_URL: 'mysql://x' } })).toThrow(/store\.url/);
+    expect(() =>
+      loadConfig({
+        env: {
+          HUBCAST_STORE_TYPE: 'postgres',
+          HUBCAST_STORE_URL: 'postgres://h/db',
+          HUBCAST_BROKER_TYPE: 'nats',
+          HUBCAST_BROKER_URL: 'redis://x',
+        },
+      }),
+    ).toThrow(/broker\.url.*nats:/s);
+    const ok = loadConfig({
+      env: {
+        HUBCAST_STORE_TYPE: 'postgres',
+        HUBCAST_STORE_URL: 'postgres://h/db',
+        HUBCAST_BROKER_TYPE: 'redis',
+        HUBCAST_CLUSTER_LEASE_S: '4',
+      },
+    });
+    expect(ok.broker.type).toBe('redis');
+    expect(ok.cluster.leaseS).toBe(4);
+  });
+
   it('ws.allowedOrigins: each entry must be an origin as a browser sends it; the error names the entry', () => {
     const origins =
       (...list: string[]) =>
