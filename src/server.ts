@@ -79,7 +79,8 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
   const log = options.logger ?? createLogger(config.logLevel);
   const metrics = createMetrics();
   const alerts = createAlerts(config, log.child({ component: 'alerts' }), { clock });
-  const backend: Backend = options.backend ??
+  const backend: Backend =
+    options.backend ??
     (options.store ? { store: options.store, presence: new MemoryPresence(), leases: new MemoryLeases() } : createBackend(config, clock));
   const { presence, leases } = backend;
   const store = monitorStore(backend.store, (method, err) => {
@@ -238,10 +239,20 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
           onLeaseLost: () => gw.fence(),
           onLeaseRegained: () => gw.unfence(),
           onReaped: (gone) => {
-            log.warn({ node: gone.nodeId, subscriptions: gone.subscriptions.length }, 'a node stopped renewing its lease: its connections are free');
+            log.warn(
+              { node: gone.nodeId, subscriptions: gone.subscriptions.length },
+              'a node stopped renewing its lease: its connections are free',
+            );
             if (!config.cluster.presenceEvents) return;
             for (const s of gone.subscriptions)
-              broker.control({ op: 'presence', event: 'leave', topic: s.topic, clientId: s.clientId, connectionId: s.connectionId, nodeId: s.nodeId });
+              broker.control({
+                op: 'presence',
+                event: 'leave',
+                topic: s.topic,
+                clientId: s.clientId,
+                connectionId: s.connectionId,
+                nodeId: s.nodeId,
+              });
           },
         });
       } catch (err) {

@@ -403,14 +403,16 @@ export const configSchema = z
           .describe('SQLite durability: full = every acknowledged write fsynced (survives power loss); normal = survives a process crash.'),
         url: z
           .string()
-          .refine((v) => v === '' || /^postgres(ql)?:\/\//i.test(v), { message: 'expected postgres://[user[:password]@]host[:port]/database' })
+          .refine((v) => v === '' || /^postgres(ql)?:\/\//i.test(v), {
+            message: 'expected postgres://[user[:password]@]host[:port]/database',
+          })
           .default('')
           .describe('PostgreSQL connection URL (store.type postgres), e.g. postgres://hubcast@db:5432/hubcast.'),
         schema: z
           .string()
           .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'expected a lower-case SQL identifier')
           .default('hubcast')
-          .describe('PostgreSQL schema holding Hubcast\'s tables (created and migrated at start); one per hub.'),
+          .describe("PostgreSQL schema holding Hubcast's tables (created and migrated at start); one per hub."),
         poolSize: z.number().int().min(2).max(200).default(10).describe('PostgreSQL connections per node.'),
       })
       .strict()
@@ -427,10 +429,7 @@ export const configSchema = z
           .describe(
             'How publications reach the connections: memory = this process; redis, nats, postgres (LISTEN/NOTIFY) = every node of a cluster.',
           ),
-        url: z
-          .string()
-          .default('')
-          .describe('Broker server URL: redis://host:6379, nats://host:4222; empty for postgres = store.url.'),
+        url: z.string().default('').describe('Broker server URL: redis://host:6379, nats://host:4222; empty for postgres = store.url.'),
         prefix: z
           .string()
           .regex(/^[A-Za-z0-9_-]{1,40}$/, 'expected 1–40 characters of [A-Za-z0-9_-]')

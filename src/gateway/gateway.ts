@@ -195,7 +195,8 @@ export class Gateway {
     if (creds.kind !== 'ticket') refuse.burn(up);
     if (creds.kind === 'bad_request') return refuse.refuse(up, 400, 'bad_request', creds.message);
     if (this.#closing) return refuse.refuse(up, 503, 'unavailable', 'the server is shutting down', { 'Retry-After': '1' });
-    if (this.#fenced) return refuse.refuse(up, 503, 'unavailable', 'this node lost its cluster lease; connect to another node', { 'Retry-After': '1' });
+    if (this.#fenced)
+      return refuse.refuse(up, 503, 'unavailable', 'this node lost its cluster lease; connect to another node', { 'Retry-After': '1' });
     const { config, tokens, failures, metrics } = this.#d;
     const origin = req.headers.origin;
     if (origin !== undefined && this.#origins && !this.#origins.has(origin)) return refuse.refuse(up, 403, 'origin_not_allowed');
@@ -285,9 +286,15 @@ export class Gateway {
       return this.#refuser.refuse(up, 409, 'duplicate_connection');
     }
     if (claim.replaced) {
-      log.info({ client_id: check.client.id, connection_id: claim.replaced.id, node: claim.replaced.nodeId, ip }, 'connection replaced by a newer one');
+      log.info(
+        { client_id: check.client.id, connection_id: claim.replaced.id, node: claim.replaced.nodeId, ip },
+        'connection replaced by a newer one',
+      );
       this.#duplicateStrike(rec.tokenHash, check.client.id, ip);
-      this.#control({ op: 'close', connectionId: claim.replaced.id, code: CloseCode.replaced, reason: 'replaced by a newer connection' }, claim.replaced.nodeId);
+      this.#control(
+        { op: 'close', connectionId: claim.replaced.id, code: CloseCode.replaced, reason: 'replaced by a newer connection' },
+        claim.replaced.nodeId,
+      );
     }
     if (socket.destroyed || this.#closing) {
       void presence.release(rec.id).catch(() => undefined);
@@ -394,7 +401,6 @@ export class Gateway {
     // Anything thrown while setting the connection up (a store that throws, a bug) closes only
     // this connection with 1011; the process keeps serving everyone else.
     try {
-      const now = clock.now();
       // The connection is recorded already (the presence claim); this records the token's use.
       store.touchToken(peer.tokenHash, clock.now()).catch((err: unknown) => {
         log.error({ err, connection_id: peer.id }, 'could not record the token use');

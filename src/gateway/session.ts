@@ -230,7 +230,8 @@ export class Session {
   /** `{"type":"presence","topic":…}`: who is subscribed to the topic, on every node. */
   async #presence(peer: Peer, topic: unknown, id: unknown): Promise<void> {
     if (!isValidTopic(topic) && !isValidPattern(topic)) return peer.sendText(errorFrame('invalid_topic', undefined, id));
-    if (!allowedBy(peer.presenceAcl, topic)) return peer.sendText(errorFrame('forbidden', `not allowed to see the presence of ${topic}`, id));
+    if (!allowedBy(peer.presenceAcl, topic))
+      return peer.sendText(errorFrame('forbidden', `not allowed to see the presence of ${topic}`, id));
     let subs;
     try {
       subs = await this.#d.presence.subscribers(topic);

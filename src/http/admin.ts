@@ -41,7 +41,12 @@ export function adminRoutes(
     }
     return {
       topic,
-      subscribers: subs.map((s) => ({ connection_id: s.connectionId, client_id: s.clientId, node: s.nodeId, since: new Date(s.since).toISOString() })),
+      subscribers: subs.map((s) => ({
+        connection_id: s.connectionId,
+        client_id: s.clientId,
+        node: s.nodeId,
+        since: new Date(s.since).toISOString(),
+      })),
     };
   });
 }

@@ -32,7 +32,13 @@ export function createBackend(config: Config, clock?: Clock): Backend {
       return { store, presence, leases: new MemoryLeases() };
     }
     case 'postgres':
-      return new PostgresBackend({ url: config.store.url, schema: config.store.schema, poolSize: config.store.poolSize, history: config.history, clock });
+      return new PostgresBackend({
+        url: config.store.url,
+        schema: config.store.schema,
+        poolSize: config.store.poolSize,
+        history: config.history,
+        clock,
+      });
   }
 }
 

@@ -249,7 +249,16 @@ export class SqliteStore implements Store {
       .prepare(
         'INSERT INTO clients (id, name, secret_hash, subscribe, publish, presence, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
       )
-      .run(c.id, c.name, c.secretHash, JSON.stringify(c.subscribe), JSON.stringify(c.publish), JSON.stringify(c.presence ?? []), c.createdAt, c.revokedAt);
+      .run(
+        c.id,
+        c.name,
+        c.secretHash,
+        JSON.stringify(c.subscribe),
+        JSON.stringify(c.publish),
+        JSON.stringify(c.presence ?? []),
+        c.createdAt,
+        c.revokedAt,
+      );
     await this.#durable();
   }
 
