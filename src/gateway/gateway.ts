@@ -447,7 +447,8 @@ export class Gateway {
     peer.released = true;
     const { store, presence, clock, log } = this.#d;
     try {
-      await Promise.all([presence.release(peer.id), store.touchToken(peer.tokenHash, clock.now())]);
+      // While the node drains, Presence.close() forgets all of its connections at once.
+      await Promise.all([this.#closing ? undefined : presence.release(peer.id), store.touchToken(peer.tokenHash, clock.now())]);
     } catch (err) {
       log.error({ err, connection_id: peer.id }, 'could not release the connection in the presence registry');
     }
