@@ -317,13 +317,13 @@ export const configSchema = z
           .int()
           .min(0)
           .default(0)
-          .describe('Most concurrent WebSocket connections from one source IP (0 = no cap); excess get 429.'),
+          .describe('Most concurrent WebSocket connections from one source IP on this node (0 = no cap); excess get 429.'),
         connectionsPerClient: z
           .number()
           .int()
           .min(0)
           .default(0)
-          .describe('Most concurrent WebSocket connections of one client_id (0 = no cap); excess get 429.'),
+          .describe('Most concurrent WebSocket connections of one client_id, across every node of a cluster (0 = no cap); excess get 429.'),
         authTimeoutMs: z
           .number()
           .int()
