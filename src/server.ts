@@ -90,7 +90,7 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
       detail: `${method}: ${(err as { code?: string }).code ?? (err as Error).message ?? 'error'}`,
     });
   });
-  const broker = createBroker(config);
+  const broker = createBroker(config, log.child({ component: 'broker' }));
   const nodeId = config.nodeId;
   const instanceId = randomId('i_');
   // Fan-out of this node's publications: its own subscribers at once (the broker's echo, if any, is
