@@ -71,10 +71,6 @@ export class PgPool {
     if (pool) await (await pool).end();
   }
 
-  get ended(): boolean {
-    return this.#ended;
-  }
-
   async query<R extends QueryResultRow = QueryResultRow>(sql: string, params: unknown[] = []): Promise<R[]> {
     const pool = await this.#get();
     return (await pool.query<R>(sql, params)).rows;

@@ -207,6 +207,22 @@ for (const impl of implementations) {
 describe.skipIf(!pgUp)('History on PostgreSQL: several nodes', () => {
   const req = (topic: string, n: number): AppendRequest => ({ topic, kind: 'text', payload: Buffer.from(String(n)), ts: n });
 
+  it('nodes opening a new schema at once migrate it once and share one epoch', async () => {
+    const { schema, backend } = testSchema();
+    const stores = Array.from({ length: 5 }, () => backend({ clock: new ManualClock(0) }).store);
+    await Promise.all(stores.map((s) => s.open()));
+    const epochs = await Promise.all(stores.map(async (s) => (await s.topicState('t')).epoch));
+    expect(new Set(epochs).size).toBe(1);
+    const c = new pg.Client({ connectionString: pgUrl() });
+    await c.connect();
+    try {
+      const { rows } = await c.query(`SELECT version FROM "${schema}".schema_migrations`);
+      expect(rows).toEqual([{ version: 1 }]);
+    } finally {
+      await c.end();
+    }
+  });
+
   it('concurrent appends to one topic from two nodes get distinct offsets without gaps, each node’s in call order', async () => {
     const { backend } = testSchema();
     const [a, b] = [backend({ clock: new ManualClock(0) }).store, backend({ clock: new ManualClock(0) }).store];

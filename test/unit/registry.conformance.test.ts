@@ -228,13 +228,17 @@ describe.skipIf(!pgUp)('Registry on PostgreSQL: several nodes', () => {
       { replace: false, maxPerClient: 0 },
     );
     expect(held.ok).toBe(true);
-    const hashes = Array.from({ length: 30 }, (_, i) => `t${i}`);
+    const hashes = Array.from({ length: 60 }, (_, i) => `t${i}`);
     const results = await Promise.all(hashes.map((h, i) => (i % 2 ? a : b).store.createTokenCapped(tok(h, 'c', i + 1), 4)));
     expect(results.every((r) => r.created)).toBe(true);
     const kept: string[] = [];
     for (const h of ['held', ...hashes]) if (await a.store.getToken(h)) kept.push(h);
     expect(kept).toHaveLength(4);
     expect(kept).toContain('held');
+    // Each token was revoked once, by one node: never two nodes making room with the same token.
+    const revoked = results.flatMap((r) => r.revoked);
+    expect(new Set(revoked).size).toBe(revoked.length);
+    expect(revoked.length + kept.length).toBe(61);
     expect(await a.store.deleteIdleTokens(1e9)).toBe(3);
     expect(await a.store.getToken('held')).toBeDefined();
   });
