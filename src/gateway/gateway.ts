@@ -117,8 +117,7 @@ export class Gateway {
       interest: (t) => {
         deps.broker.interest(t);
         // The broker's subscription takes a moment: what was published meanwhile is read from History.
-        if (cluster && !isWildcard(t))
-          for (const ms of CHECK_AFTER_INTEREST_MS) setTimeout(() => this.positions.check(t), ms).unref();
+        if (cluster && !isWildcard(t)) for (const ms of CHECK_AFTER_INTEREST_MS) setTimeout(() => this.positions.check(t), ms).unref();
       },
       disinterest: (t) => {
         deps.broker.disinterest(t);
@@ -131,8 +130,21 @@ export class Gateway {
       wanted: (t) => this.hub.wants(t),
       gapWaitMs: deps.config.cluster.gapWaitMs,
       log: deps.log,
+      onGapFilled: () => deps.metrics.clusterGapFills.inc(),
     });
-    this.link = new ClusterLink({ positions: this.positions, onControl: (env) => this.onControl(env.msg), log: deps.log });
+    this.link = new ClusterLink({
+      positions: this.positions,
+      onControl: (env) => this.onControl(env.msg),
+      log: deps.log,
+      onState: (state, err) => {
+        deps.metrics.brokerConnected.set(state === 'up' ? 1 : 0);
+        if (state === 'down')
+          deps.alerts.raise({
+            kind: 'broker_unavailable',
+            detail: String((err as Error | undefined)?.message ?? 'connection lost').slice(0, 200),
+          });
+      },
+    });
     this.#wss = new WebSocketServer({
       noServer: true,
       clientTracking: false,
