@@ -135,11 +135,16 @@ function childEnv(): NodeJS.ProcessEnv {
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref?.());
 
 /** Polls `fn` until it returns truthy (bounded). */
-export async function until<T>(fn: () => T | Promise<T>, timeoutMs: number, what: string, everyMs = 50): Promise<T> {
+export async function until<T>(
+  fn: () => T | Promise<T>,
+  timeoutMs: number,
+  what: string,
+  everyMs = 50,
+): Promise<Exclude<T, undefined | null | false>> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();
-    if (v) return v;
+    if (v) return v as Exclude<T, undefined | null | false>;
     if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(everyMs);
   }
@@ -272,6 +277,15 @@ export async function killAll(): Promise<void> {
       await gone;
     }),
   );
+}
+
+/** A test client that keeps its `welcome` frame (connection_id, client_id). */
+export class ClusterClient extends TestClient {
+  welcome: Frame = { type: 'none' };
+
+  get connectionId(): string {
+    return this.welcome.connection_id as string;
+  }
 }
 
 export interface Creds {
@@ -552,20 +566,25 @@ export class Cluster {
   }
 
   /** Opens a WebSocket with the token; resolves after `welcome`, or rejects with `.status` (e.g. 409). */
-  async connect(node: ClusterNode | string, token: string, o: { query?: string; timeoutMs?: number } = {}): Promise<TestClient> {
+  async connect(
+    node: ClusterNode | string,
+    token: string,
+    o: { query?: string; timeoutMs?: number; autoPong?: boolean } = {},
+  ): Promise<ClusterClient> {
     const base = typeof node === 'string' ? node.replace(/^http/, 'ws') + '/ws' : node.wsUrl;
-    const c = new TestClient(`${base}${o.query ?? ''}`, {
+    const c = new ClusterClient(`${base}${o.query ?? ''}`, {
       headers: { authorization: `Bearer ${token}` },
       handshakeTimeout: o.timeoutMs ?? 5000,
+      autoPong: o.autoPong ?? true,
     });
     this.#clients.push(c);
     await c.opened;
-    await c.next('welcome', o.timeoutMs ?? 5000);
+    c.welcome = await c.next('welcome', o.timeoutMs ?? 5000);
     return c;
   }
 
   /** Like `connect`, but answers the HTTP status of a refused upgrade instead of throwing. */
-  async tryConnect(node: ClusterNode | string, token: string): Promise<{ client: TestClient; status: 101 } | { status: number }> {
+  async tryConnect(node: ClusterNode | string, token: string): Promise<{ client: ClusterClient; status: 101 } | { status: number }> {
     try {
       return { client: await this.connect(node, token), status: 101 };
     } catch (err) {
@@ -627,6 +646,13 @@ export async function clusterServicesUp(broker: BrokerType): Promise<boolean> {
   const store = await requireService(SERVICES.postgres.name, SERVICES.postgres.port);
   if (broker === 'postgres') return store;
   return (await requireService(SERVICES[broker].name, SERVICES[broker].port)) && store;
+}
+
+/** `p`, or a rejection naming `what` after `ms`. */
+export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let t: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (t = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms)));
+  return Promise.race([p, timeout]).finally(() => clearTimeout(t));
 }
 
 /** Waits for `n` `message` frames, removing them from the client's buffer, in arrival order. */
