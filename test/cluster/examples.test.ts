@@ -37,5 +37,6 @@ describe('examples/cluster', () => {
     expect(nginx).toMatch(/proxy_set_header Upgrade \$http_upgrade;/);
     expect(nginx).toMatch(/proxy_set_header Connection \$connection_upgrade;/);
     expect(nginx).toMatch(/proxy_set_header X-Forwarded-For /);
+    expect(nginx).toMatch(/underscores_in_headers on;/);
   });
 });

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clusterServicesUp, CONTRACT, killAll, startCluster, takeMessages, until, within, type Cluster } from '../helpers/cluster.ts';
 import { barrier } from '../helpers/e2e.ts';
 import { serviceUp } from '../helpers/tcp-proxy.ts';
+import { TestClient } from '../helpers/ws-client.ts';
 
 /**
  * examples/nginx/hubcast-cluster.conf, as shipped (only its ports replaced), in front of three nodes
@@ -125,6 +126,21 @@ describe.skipIf(!up)('three nodes behind nginx (examples/nginx/hubcast-cluster.c
     for (let i = 0; i < 3; i++) expect((await cluster.tryConnect(lb, tokens[0]!)).status).toBe(CONTRACT.duplicateStatus);
     await barrier(consumers[0]!);
   }, 60_000);
+
+  it('passes the credential headers whose names hold an underscore (client_id, client_secret, token)', async () => {
+    const creds = await cluster.createClient({ subscribe: ['lb.>'] });
+    const reg = await cluster.fetchJson(lb, '/consumers', { method: 'POST', headers: { ...creds } });
+    expect(reg.status).toBe(201);
+    const ws = new TestClient(lb.replace('http', 'ws') + '/ws', {
+      headers: { client_id: creds.client_id, token: reg.body.token as string },
+    });
+    try {
+      await ws.opened;
+      expect((await ws.next('welcome')).client_id).toBe(creds.client_id);
+    } finally {
+      ws.ws.terminate();
+    }
+  });
 
   it('ingest is judged on the address nginx forwards, not on one a client claims', async () => {
     const r = await cluster.fetchJson(lb, '/entity', {

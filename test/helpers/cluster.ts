@@ -92,7 +92,11 @@ export function nodeConfig(o: {
     base.broker = { type: o.broker, url: o.brokerUrl, prefix: o.prefix };
     base.cluster = { leaseS: o.leaseS };
   }
-  return deepMerge(base, o.extra ?? {});
+  const merged = deepMerge(base, o.extra ?? {});
+  // The harness waits for the info-level "hubcast listening" line (with the port).
+  if (['warn', 'error', 'fatal', 'silent'].includes(merged.logLevel as string))
+    throw new Error(`logLevel ${String(merged.logLevel)}: the cluster harness needs info or lower (it waits for "${CONTRACT.listeningLog}")`);
+  return merged;
 }
 
 /** The config of the CLI: the same store, reached directly (a node's proxy may be cut). */
