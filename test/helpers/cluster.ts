@@ -95,7 +95,9 @@ export function nodeConfig(o: {
   const merged = deepMerge(base, o.extra ?? {});
   // The harness waits for the info-level "hubcast listening" line (with the port).
   if (['warn', 'error', 'fatal', 'silent'].includes(merged.logLevel as string))
-    throw new Error(`logLevel ${String(merged.logLevel)}: the cluster harness needs info or lower (it waits for "${CONTRACT.listeningLog}")`);
+    throw new Error(
+      `logLevel ${String(merged.logLevel)}: the cluster harness needs info or lower (it waits for "${CONTRACT.listeningLog}")`,
+    );
   return merged;
 }
 
