@@ -188,6 +188,9 @@ export class Consumer {
   maxCatchUpMs = 0;
   readonly closeCodes: Record<string, number> = {};
   readonly refusals: Record<string, number> = {};
+  /** Where each connection went: node, when (s since start), how it ended. */
+  readonly sessions: { node: string; atS: number; endS?: number; code?: number }[] = [];
+  readonly #t0 = Date.now();
   #stopped = false;
   #ws: WebSocket | undefined;
   #running: Promise<void> | undefined;
@@ -220,6 +223,16 @@ export class Consumer {
     await this.#running;
   }
 
+  /** The connections it had, for a violation's message: `b 0.1–12.3 s (1006), c 13.0 s–`. */
+  sessionLog(): string {
+    return (
+      this.sessions
+        .slice(-6)
+        .map((x) => `${x.node} ${x.atS.toFixed(1)}–${x.endS === undefined ? '' : `${x.endS.toFixed(1)} s (${x.code})`}`)
+        .join(', ') || 'none'
+    );
+  }
+
   /** Whether it has received every offset up to `latest[topic]`. */
   caughtUp(latest: Map<string, number>): boolean {
     return [...latest].every(([t, n]) => (this.topics.get(t)?.max ?? 0) >= n);
@@ -248,6 +261,7 @@ export class Consumer {
       const pendingSubs = new Set(this.topics.keys());
       const latestAt = new Map<string, number>();
       let caughtUp = false;
+      let session: { node: string; atS: number; endS?: number; code?: number } | undefined;
       // A connection that never gets its welcome (a hung node) is given up.
       const guard = setTimeout(() => ws.terminate(), 10_000);
       const checkCaughtUp = () => {
@@ -269,6 +283,8 @@ export class Consumer {
         switch (f.type) {
           case 'welcome': {
             welcomed = true;
+            session = { node: node.id, atS: (Date.now() - this.#t0) / 1000 };
+            this.sessions.push(session);
             clearTimeout(guard);
             if (!first) this.reconnects++;
             for (const [topic, st] of this.topics) {
@@ -303,6 +319,7 @@ export class Consumer {
       ws.on('close', (code) => {
         clearTimeout(guard);
         if (welcomed && !this.#stopped) bump(this.closeCodes, code);
+        if (session && !this.#stopped) Object.assign(session, { endS: (Date.now() - this.#t0) / 1000, code });
         resolve(welcomed);
       });
     });
@@ -553,20 +570,23 @@ export function analyse(x: {
       if (st.duplicated) note(`consumer ${i}: ${st.duplicated} duplicate(s) on ${t}`);
       if (st.reordered) note(`consumer ${i}: ${st.reordered} message(s) out of order on ${t}`);
       const h = x.history.get(t)!;
+      const lostHere: number[] = [];
+      const missedHere: number[] = [];
       for (let off = 1; off <= x.latest.get(t)!; off++) {
         if (!st.seen.has(off)) {
-          if (acked.get(t)!.has(off)) {
-            lost++;
-            note(`consumer ${i} never received acknowledged ${t}@${off}`);
-          } else {
-            missed++;
-            note(`consumer ${i} skipped ${t}@${off} (committed, not acknowledged)`);
-          }
+          (acked.get(t)!.has(off) ? lostHere : missedHere).push(off);
         } else if (h.has(off) && st.ids.get(off) !== h.get(off)) {
           corrupt++;
           note(`consumer ${i} got ${st.ids.get(off)} at ${t}@${off}, history holds ${h.get(off)}`);
         }
       }
+      lost += lostHere.length;
+      missed += missedHere.length;
+      const where = `(last received ${st.max}; connections: ${c.sessionLog()})`;
+      if (lostHere.length)
+        note(`consumer ${i} never received ${lostHere.length} acknowledged offset(s) of ${t}: ${ranges(lostHere)} ${where}`);
+      if (missedHere.length)
+        note(`consumer ${i} skipped ${missedHere.length} committed, unacknowledged offset(s) of ${t}: ${ranges(missedHere)} ${where}`);
     }
   });
   const epochChanges = x.consumers.reduce((s, c) => s + c.epochChanges, 0);
@@ -620,6 +640,18 @@ export function analyse(x: {
     violations,
     ok,
   };
+}
+
+/** `[1,2,3,7,9,10]` → `1–3, 7, 9–10`. */
+function ranges(xs: number[]): string {
+  const out: string[] = [];
+  for (let i = 0; i < xs.length;) {
+    let j = i;
+    while (j + 1 < xs.length && xs[j + 1] === xs[j]! + 1) j++;
+    out.push(i === j ? `${xs[i]}` : `${xs[i]}–${xs[j]}`);
+    i = j + 1;
+  }
+  return out.join(', ');
 }
 
 const kv = (m: Record<string, number>) =>

@@ -227,6 +227,20 @@ for (const broker of CLUSTER_BROKERS) {
       );
       expect(again.body.offset).toBe(2);
       expect((await cluster.fetchJson(b, CONTRACT.healthPath)).status).toBe(200);
+      // Registration too (another path to the store), within a bound.
+      await until(
+        async () =>
+          (
+            await cluster.fetchJson(b, '/consumers', {
+              method: 'POST',
+              headers: { 'content-type': 'application/json' },
+              body: JSON.stringify(creds),
+            })
+          ).status === 201,
+        5000,
+        'B registering again',
+        200,
+      );
     }, 30_000);
 
     it('revoking a client (CLI) closes its connections on every node with 4500', async () => {

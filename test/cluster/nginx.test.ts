@@ -159,8 +159,17 @@ describe.skipIf(!up)('three nodes behind nginx (examples/nginx/hubcast-cluster.c
     expect((await cluster.ingest(lb, 'lb.drain', { i: 1 })).status).toBe(202);
     expect((await c.next('message', 5000)).offset).toBe(1);
 
-    const where = (await cluster.presence(lb, 'lb.drain')).body.subscribers as { connection_id: string; node: string }[];
-    const node = cluster.node(where.find((s) => s.connection_id === c.connectionId)!.node);
+    // Presence is written within ~100 ms of the subscribe: it names the node nginx chose.
+    const holder = await until(
+      async () => {
+        const list = ((await cluster.presence(lb, 'lb.drain')).body.subscribers ?? []) as { connection_id: string; node: string }[];
+        return list.find((s) => s.connection_id === c.connectionId)?.node;
+      },
+      3000,
+      'the consumer in presence',
+      100,
+    );
+    const node = cluster.node(holder);
     const [closed] = await Promise.all([within(c.closed, 10_000, 'consumer closed by the drain'), node.stop()]);
     expect(closed.code).toBe(CONTRACT.close.goingAway);
 
