@@ -96,6 +96,8 @@ export interface CheckReport {
   notRecovered: number;
   violations: string[];
   ok: boolean;
+  /** When not ok: each node's cluster and broker metrics at the end of the run. */
+  diagnostics?: string[];
 }
 
 interface Ack {
@@ -380,6 +382,20 @@ async function readHistory(
   return out;
 }
 
+/** The `hubcast_cluster_*` and `hubcast_broker_*` samples of every running node. */
+async function clusterMetrics(cluster: Cluster): Promise<string[]> {
+  const out: string[] = [];
+  for (const n of cluster.nodes.filter((x) => x.running)) {
+    try {
+      const text = await (await fetch(n.url + '/metrics', { signal: AbortSignal.timeout(5000) })).text();
+      for (const line of text.split('\n')) if (/^hubcast_(cluster|broker)_/.test(line)) out.push(`${n.id}: ${line}`);
+    } catch (err) {
+      out.push(`${n.id}: /metrics failed: ${(err as Error).message}`);
+    }
+  }
+  return out;
+}
+
 /** Registers a token for `creds` on some running node (retried: a node may be down). */
 async function registerSomewhere(cluster: Cluster, creds: { client_id: string; client_secret: string }): Promise<string> {
   for (let i = 0; ; i++) {
@@ -490,7 +506,10 @@ export async function runClusterCheck(opts: CheckOptions): Promise<CheckReport> 
     log(`settled after ${settleMs} ms`);
     await Promise.all(consumers.map((c) => c.stop()));
 
-    return analyse({ o, nodes: cluster.nodes.length, faults, pub, history, latest, consumers, settleMs });
+    const report = analyse({ o, nodes: cluster.nodes.length, faults, pub, history, latest, consumers, settleMs });
+    // For a failed check: what each node's cluster metrics said at the end (gap fills, broker drops…).
+    if (!report.ok) report.diagnostics = await clusterMetrics(cluster);
+    return report;
   } finally {
     await Promise.all(consumers.map((c) => c.stop()));
     await cluster.close();
@@ -678,6 +697,7 @@ export function formatReport(r: CheckReport): string {
     `checks       lost ${r.lost} · duplicated ${r.duplicated} · reordered ${r.reordered} · missed ${r.missed} · corrupt ${r.corrupt} · ` +
       `ack mismatches ${r.ackMismatches} · epoch changes ${r.epochChanges} · not recovered ${r.notRecovered}`,
     ...r.violations.map((v) => `  violation: ${v}`),
+    ...(r.diagnostics ?? []).map((d) => `  metric ${d}`),
     r.ok ? 'PASS' : 'FAIL',
   ];
   return lines.join('\n');

@@ -255,7 +255,7 @@ export class NodeProcess {
 }
 
 /** Runs a CLI command (`hubcast clients create …`) as a child process; resolves with what it printed. */
-export async function runCli(args: string[], timeoutMs = 30_000): Promise<{ code: number | null; out: string; err: string }> {
+export async function runCli(args: string[], timeoutMs = 60_000): Promise<{ code: number | null; out: string; err: string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
     cwd: ROOT,
     env: childEnv(),
@@ -309,7 +309,7 @@ export interface ClusterOptions {
   extraConfig?: Record<string, unknown>;
   /** Merged into one node's config, by node id. */
   nodeConfig?: Record<string, Record<string, unknown>>;
-  /** Bound on starting every node, ms (default 30 s). */
+  /** Bound on starting every node, ms (default 60 s: generous, for a loaded machine). */
   startTimeoutMs?: number;
 }
 
@@ -386,7 +386,7 @@ export class ClusterNode {
    * with one nodeId is refused until it expires): after a kill, failed starts are retried until about
    * three leases have passed.
    */
-  async start(timeoutMs = 30_000): Promise<void> {
+  async start(timeoutMs = 60_000): Promise<void> {
     if (this.running) throw new Error(`node ${this.id} is already running`);
     const deadline = this.#killedAt === undefined ? 0 : this.#killedAt + this.#leaseS * 3000 + 10_000;
     for (;;) {
@@ -494,7 +494,7 @@ export class Cluster {
       // The first CLI command creates (migrates) the schema before the nodes race to.
       cluster.ingestKey = await cluster.createKey('ingest');
       const admin = cluster.createKey('admin');
-      await Promise.all(nodes.map((n) => n.start(opts.startTimeoutMs ?? 30_000)));
+      await Promise.all(nodes.map((n) => n.start(opts.startTimeoutMs ?? 60_000)));
       cluster.adminKey = await admin;
       return cluster;
     } catch (err) {
