@@ -343,43 +343,54 @@ export class Consumer {
   }
 }
 
-/** Reads each topic's whole history through one fresh connection (since offset 0). */
+/**
+ * Reads each topic's whole history through a fresh connection (since offset 0), on a random running
+ * node; a node that refuses (one still recovering its store link answers 503) is left for another.
+ */
 async function readHistory(
   cluster: Cluster,
   token: string,
   topics: string[],
   timeoutMs: number,
 ): Promise<Map<string, Map<number, string>>> {
+  const deadline = Date.now() + timeoutMs;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await readHistoryOnce(cluster.randomNode(true), token, topics, Math.max(1000, deadline - Date.now()));
+    } catch (err) {
+      if (Date.now() + 500 >= deadline) throw new Error(`history not read after ${attempt} attempt(s): ${(err as Error).message}`);
+      await sleep(500);
+    }
+  }
+}
+
+function readHistoryOnce(node: ClusterNode, token: string, topics: string[], timeoutMs: number): Promise<Map<string, Map<number, string>>> {
   const out = new Map(topics.map((t) => [t, new Map<number, string>()]));
   const latest = new Map<string, number>();
-  const ws = new WebSocket(cluster.randomNode(true).wsUrl, { headers: { authorization: `Bearer ${token}` }, handshakeTimeout: 5000 });
-  try {
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`history not read within ${timeoutMs} ms`)), timeoutMs);
-      const done = () => {
-        if (latest.size === topics.length && topics.every((t) => out.get(t)!.size >= latest.get(t)!)) {
-          clearTimeout(timer);
-          resolve();
-        }
-      };
-      ws.on('error', (err) => reject(err));
-      ws.on('unexpected-response', (_q, res) => reject(new Error(`history reader refused: HTTP ${res.statusCode}`)));
-      ws.on('close', (code) => reject(new Error(`history reader closed ${code}`)));
-      ws.on('message', (raw: Buffer, isBinary: boolean) => {
-        if (isBinary) return;
-        const f = JSON.parse(raw.toString()) as Record<string, any>;
-        if (f.type === 'welcome')
-          for (const t of topics) ws.send(JSON.stringify({ type: 'subscribe', topic: t, id: t, since: { offset: 0 } }));
-        else if (f.type === 'subscribed') latest.set(f.topic as string, f.offset as number);
-        else if (f.type === 'message') out.get(f.topic as string)?.set(f.offset as number, (f.data as { id?: string })?.id ?? '?');
-        else if (f.type === 'error') reject(new Error(`history reader: ${JSON.stringify(f)}`));
-        done();
-      });
+  const ws = new WebSocket(node.wsUrl, { headers: { authorization: `Bearer ${token}` }, handshakeTimeout: 5000 });
+  let timer: NodeJS.Timeout | undefined;
+  return new Promise<Map<string, Map<number, string>>>((resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`history not read within ${timeoutMs} ms from node ${node.id}`)), timeoutMs);
+    const done = () => {
+      if (latest.size === topics.length && topics.every((t) => out.get(t)!.size >= latest.get(t)!)) resolve(out);
+    };
+    ws.on('error', (err) => reject(err));
+    ws.on('unexpected-response', (_q, res) => reject(new Error(`node ${node.id} refused the history reader: HTTP ${res.statusCode}`)));
+    ws.on('close', (code) => reject(new Error(`node ${node.id} closed the history reader: ${code}`)));
+    ws.on('message', (raw: Buffer, isBinary: boolean) => {
+      if (isBinary) return;
+      const f = JSON.parse(raw.toString()) as Record<string, any>;
+      if (f.type === 'welcome')
+        for (const t of topics) ws.send(JSON.stringify({ type: 'subscribe', topic: t, id: t, since: { offset: 0 } }));
+      else if (f.type === 'subscribed') latest.set(f.topic as string, f.offset as number);
+      else if (f.type === 'message') out.get(f.topic as string)?.set(f.offset as number, (f.data as { id?: string })?.id ?? '?');
+      else if (f.type === 'error') reject(new Error(`history reader on node ${node.id}: ${JSON.stringify(f)}`));
+      done();
     });
-  } finally {
+  }).finally(() => {
+    clearTimeout(timer);
     ws.terminate();
-  }
-  return out;
+  });
 }
 
 /** The `hubcast_cluster_*` and `hubcast_broker_*` samples of every running node. */
