@@ -178,6 +178,10 @@ interface TopicState {
   corrupt: { offset: number; id: string }[];
   /** Offset → message id as received (first time). */
   ids: Map<number, string>;
+  /** Offset → the connection (index in `sessions`) it first came on. */
+  via: Map<number, number>;
+  /** Offsets received twice or out of order, with the connections (for the report; the first 20). */
+  odd: string[];
 }
 
 /** A consumer that reconnects to a random node after every close and resubscribes with `since`. */
@@ -212,6 +216,8 @@ export class Consumer {
         gapsSeen: 0,
         corrupt: [],
         ids: new Map(),
+        via: new Map(),
+        odd: [],
       });
   }
 
@@ -225,12 +231,13 @@ export class Consumer {
     await this.#running;
   }
 
-  /** The connections it had, for a violation's message: `b 0.1–12.3 s (1006), c 13.0 s–`. */
-  sessionLog(): string {
+  /** The connections it had, for a violation's message: `0: b 0.1–12.3 s (1006), 1: c 13.0–`. */
+  sessionLog(all = false): string {
+    const from = all ? 0 : Math.max(0, this.sessions.length - 6);
     return (
       this.sessions
-        .slice(-6)
-        .map((x) => `${x.node} ${x.atS.toFixed(1)}–${x.endS === undefined ? '' : `${x.endS.toFixed(1)} s (${x.code})`}`)
+        .slice(from)
+        .map((x, i) => `${from + i}: ${x.node} ${x.atS.toFixed(1)}–${x.endS === undefined ? '' : `${x.endS.toFixed(1)} s (${x.code})`}`)
         .join(', ') || 'none'
     );
   }
@@ -331,14 +338,19 @@ export class Consumer {
   receive(topic: string, offset: number, id: string): void {
     const st = this.topics.get(topic);
     if (!st) return;
+    const session = this.sessions.length - 1;
     if (st.seen.has(offset)) {
       st.duplicated++;
+      if (st.odd.length < 20) st.odd.push(`${offset} again (first on connection ${st.via.get(offset)}, again on ${session})`);
       return;
     }
-    if (offset < st.max) st.reordered++;
-    else if (offset > st.max + 1) st.gapsSeen++;
+    if (offset < st.max) {
+      st.reordered++;
+      if (st.odd.length < 20) st.odd.push(`${offset} after ${st.max} (connection ${session})`);
+    } else if (offset > st.max + 1) st.gapsSeen++;
     st.seen.add(offset);
     st.ids.set(offset, id);
+    st.via.set(offset, session);
     st.max = Math.max(st.max, offset);
   }
 }
@@ -597,8 +609,10 @@ export function analyse(x: {
     for (const [t, st] of c.topics) {
       duplicated += st.duplicated;
       reordered += st.reordered;
-      if (st.duplicated) note(`consumer ${i}: ${st.duplicated} duplicate(s) on ${t}`);
-      if (st.reordered) note(`consumer ${i}: ${st.reordered} message(s) out of order on ${t}`);
+      if (st.duplicated || st.reordered)
+        note(
+          `consumer ${i}: ${st.duplicated} duplicate(s), ${st.reordered} out of order on ${t}: ${st.odd.join('; ')} (connections: ${c.sessionLog(true)})`,
+        );
       const h = x.history.get(t)!;
       const lostHere: number[] = [];
       const missedHere: number[] = [];
