@@ -491,6 +491,9 @@ export async function runClusterCheck(opts: CheckOptions): Promise<CheckReport> 
       if (t > 0) await sleep(t);
     };
     const cutMs = Math.min(3000, o.seconds * 100);
+    // The nemesis: kill -9 at 15% of the run (the node restarts a lease later, in the background, so
+    // that a slow start does not push the next faults out of the run), then a broker cut at 45% and a
+    // store cut at 70%, each on a running node.
     const nemesis = (async () => {
       await waitUntil(0.15);
       const victim = cluster.randomNode();
@@ -498,17 +501,20 @@ export async function runClusterCheck(opts: CheckOptions): Promise<CheckReport> 
       faults.push(kill);
       log(`kill -9 node ${victim.id}`);
       await victim.kill('SIGKILL');
-      if (!single) await sleep(2 * o.leaseS * 1000 + 1000);
-      await victim.restart();
-      kill.endS = at();
-      log(`node ${victim.id} restarted`);
-      if (single) return;
+      const restarted = (async () => {
+        if (!single) await sleep(2 * o.leaseS * 1000 + 1000);
+        await victim.restart();
+        kill.endS = at();
+        log(`node ${victim.id} restarted`);
+      })();
+      if (single) return restarted;
       for (const [share, link] of [
         [0.45, 'broker'],
         [0.7, 'store'],
       ] as const) {
         await waitUntil(share);
-        const node = cluster.randomNode();
+        // Not the killed node while it is still coming back.
+        const node = pick(cluster.nodes.filter((n) => n !== victim || kill.endS !== undefined));
         const fault: Fault = { what: `${link} link cut`, node: node.id, atS: at() };
         faults.push(fault);
         log(`cut node ${node.id}'s ${link} link for ${cutMs} ms`);
@@ -516,6 +522,7 @@ export async function runClusterCheck(opts: CheckOptions): Promise<CheckReport> 
         fault.endS = at();
         log(`node ${node.id}'s ${link} link accepted again`);
       }
+      await restarted;
     })();
     await Promise.all([publishing, nemesis]);
     const runEnd = Date.now();

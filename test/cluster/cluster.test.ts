@@ -184,6 +184,17 @@ for (const broker of CLUSTER_BROKERS) {
       for (const ws of [onB, onC]) await nextIs(ws, 26);
     }, 40_000);
 
+    it('a message committed on a node without its broker link reaches the other nodes once the link is back, with nothing published after it', async () => {
+      const { c: onA } = await consumer(a);
+      await onA.subscribe('cl.quiet');
+      const cut = b.cut('broker', 1500);
+      await until(async () => (await cluster.fetchJson(b, CONTRACT.healthPath)).status === 503, 1500, 'B without its broker');
+      expect((await cluster.ingest(b, 'cl.quiet', { i: 1 })).status).toBe(202);
+      await cut;
+      // Nothing else is published on the topic: A must learn of offset 1 all the same.
+      expect((await onA.next('message', 10_000)).offset).toBe(1);
+    }, 30_000);
+
     it('a node that lost its store link answers 503 (nothing stored) and recovers without a restart', async () => {
       const cut = b.cut('store', 2500);
       const register = () =>
