@@ -195,54 +195,6 @@ for (const broker of CLUSTER_BROKERS) {
       expect((await onA.next('message', 10_000)).offset).toBe(1);
     }, 30_000);
 
-    it('a node that lost its store link answers 503 (nothing stored) and recovers without a restart', async () => {
-      const cut = b.cut('store', 2500);
-      const register = () =>
-        cluster.fetchJson(b, '/consumers', {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify(creds),
-        });
-      try {
-        const r = await until(
-          async () => {
-            const res = await cluster.ingest(b, 'cl.store', { x: 1 }, 'store-cut-1');
-            return res.status === 202 ? undefined : res;
-          },
-          2000,
-          'an ingest refused by B',
-        );
-        expect(r.status).toBe(503);
-        expect((await register()).status).toBe(503);
-        const degraded = await until(
-          async () => {
-            const h = await cluster.fetchJson(b, CONTRACT.healthPath);
-            return h.status === 503 ? h.body : undefined;
-          },
-          2000,
-          'B degraded',
-        );
-        expect(degraded).toMatchObject({ status: 'degraded', store: { ok: false } });
-        // The other nodes serve meanwhile.
-        expect((await cluster.ingest(a, 'cl.store', { x: 2 }, 'store-cut-2')).status).toBe(202);
-      } finally {
-        // Whatever failed above, the link comes back and B recovers before the next test.
-        await cut;
-        await until(async () => (await register()).status === 201, 10_000, 'B registering again', 200);
-      }
-      // The same request again (same idempotency key): stored once, on the recovered node.
-      const again = await until(
-        async () => {
-          const res = await cluster.ingest(b, 'cl.store', { x: 1 }, 'store-cut-1');
-          return res.status === 202 ? res : undefined;
-        },
-        10_000,
-        'B accepting again',
-      );
-      expect(again.body.offset).toBe(2);
-      expect((await cluster.fetchJson(b, CONTRACT.healthPath)).status).toBe(200);
-    }, 40_000);
-
     it('revoking a client (CLI) closes its connections on every node with 4500', async () => {
       const doomed = await cluster.createClient({ subscribe: ['cl.>'] });
       const conns = await Promise.all([a, b, c].map(async (n) => (await consumer(n, doomed)).c));
@@ -335,6 +287,55 @@ for (const broker of CLUSTER_BROKERS) {
         await rc.close();
       }
     }, 90_000);
+
+    // Near the end: it takes a node's store away (and gives it back).
+    it('a node that lost its store link answers 503 (nothing stored) and recovers without a restart', async () => {
+      const cut = b.cut('store', 2500);
+      const register = () =>
+        cluster.fetchJson(b, '/consumers', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(creds),
+        });
+      try {
+        const r = await until(
+          async () => {
+            const res = await cluster.ingest(b, 'cl.store', { x: 1 }, 'store-cut-1');
+            return res.status === 202 ? undefined : res;
+          },
+          2000,
+          'an ingest refused by B',
+        );
+        expect(r.status).toBe(503);
+        expect((await register()).status).toBe(503);
+        const degraded = await until(
+          async () => {
+            const h = await cluster.fetchJson(b, CONTRACT.healthPath);
+            return h.status === 503 ? h.body : undefined;
+          },
+          2000,
+          'B degraded',
+        );
+        expect(degraded).toMatchObject({ status: 'degraded', store: { ok: false } });
+        // The other nodes serve meanwhile.
+        expect((await cluster.ingest(a, 'cl.store', { x: 2 }, 'store-cut-2')).status).toBe(202);
+      } finally {
+        // Whatever failed above, the link comes back and B recovers before the next test.
+        await cut;
+        await until(async () => (await register()).status === 201, 10_000, 'B registering again', 200);
+      }
+      // The same request again (same idempotency key): stored once, on the recovered node.
+      const again = await until(
+        async () => {
+          const res = await cluster.ingest(b, 'cl.store', { x: 1 }, 'store-cut-1');
+          return res.status === 202 ? res : undefined;
+        },
+        10_000,
+        'B accepting again',
+      );
+      expect(again.body.offset).toBe(2);
+      expect((await cluster.fetchJson(b, CONTRACT.healthPath)).status).toBe(200);
+    }, 40_000);
 
     // Last: it kills a node (and restarts it).
     it('kill -9: the dead node’s token connects elsewhere within 2 × leaseS, presence forgets it, and the node rejoins', async () => {
