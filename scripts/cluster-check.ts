@@ -16,7 +16,8 @@ import {
  * The Jepsen-style checker of issue 10: three nodes (test/helpers/cluster.ts), publishers POSTing to
  * random nodes with idempotency keys, consumers on random nodes resuming with `since` after every
  * close, and faults during the run: kill -9 of a node (then a restart), a cut of one node's broker
- * link and of another's store link (TCP proxies; refused for a few seconds, then accepted).
+ * link, of a node's store link, and of a broker link across the end of the run (TCP proxies;
+ * refused for a few seconds, then accepted).
  *
  * After a quiet settling period, the whole history is read back and checked against what the
  * publishers were told and what every consumer received:
@@ -492,8 +493,8 @@ export async function runClusterCheck(opts: CheckOptions): Promise<CheckReport> 
     };
     const cutMs = Math.min(3000, o.seconds * 100);
     // The nemesis: kill -9 at 15% of the run (the node restarts a lease later, in the background, so
-    // that a slow start does not push the next faults out of the run), then a broker cut at 45% and a
-    // store cut at 70%, each on a running node.
+    // that a slow start does not push the next faults out of the run), then a broker cut at 45%, a
+    // store cut at 70% and a broker cut across the end of the run, each on a running node.
     const nemesis = (async () => {
       await waitUntil(0.15);
       const victim = cluster.randomNode();
@@ -511,6 +512,9 @@ export async function runClusterCheck(opts: CheckOptions): Promise<CheckReport> 
       for (const [share, link] of [
         [0.45, 'broker'],
         [0.7, 'store'],
+        // Across the end of the run: the last publications of that node find no broker, and nothing
+        // is published after them (the other nodes must learn of them all the same).
+        [0.92, 'broker'],
       ] as const) {
         await waitUntil(share);
         // Not the killed node while it is still coming back.

@@ -4,6 +4,7 @@ import {
   clusterServicesUp,
   CONTRACT,
   killAll,
+  sleep,
   startCluster,
   takeMessages,
   until,
@@ -187,12 +188,17 @@ for (const broker of CLUSTER_BROKERS) {
     it('a message committed on a node without its broker link reaches the other nodes once the link is back, with nothing published after it', async () => {
       const { c: onA } = await consumer(a);
       await onA.subscribe('cl.quiet');
+      // Past the checks a node makes of History shortly after it starts wanting a topic (a new
+      // subscription would find the messages that way): only the broker's recovery is tested here.
+      await sleep(3000);
       const cut = b.cut('broker', 1500);
-      await until(async () => (await cluster.fetchJson(b, CONTRACT.healthPath)).status === 503, 1500, 'B without its broker');
+      // One at the moment of the cut (B may not know yet: its write goes nowhere), one once it knows.
       expect((await cluster.ingest(b, 'cl.quiet', { i: 1 })).status).toBe(202);
+      await until(async () => (await cluster.fetchJson(b, CONTRACT.healthPath)).status === 503, 1500, 'B without its broker');
+      expect((await cluster.ingest(b, 'cl.quiet', { i: 2 })).status).toBe(202);
       await cut;
-      // Nothing else is published on the topic: A must learn of offset 1 all the same.
-      expect((await onA.next('message', 10_000)).offset).toBe(1);
+      // Nothing else is published on the topic: A must learn of both all the same.
+      expect((await takeMessages(onA, 2, 10_000)).map((f) => f.offset)).toEqual([1, 2]);
     }, 30_000);
 
     it('revoking a client (CLI) closes its connections on every node with 4500', async () => {
