@@ -77,12 +77,18 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
   const config = parseConfig(input);
   const clock = options.clock ?? systemClock;
   const log = options.logger ?? createLogger(config.logLevel);
-  const metrics = createMetrics();
-  const alerts = createAlerts(config, log.child({ component: 'alerts' }), { clock });
+  const metrics = createMetrics(config.nodeId);
   const backend: Backend =
     options.backend ??
-    (options.store ? { store: options.store, presence: new MemoryPresence(), leases: new MemoryLeases() } : createBackend(config, clock));
+    (options.store
+      ? { store: options.store, presence: new MemoryPresence(), leases: new MemoryLeases() }
+      : createBackend(config, clock, log.child({ component: 'store' })));
   const { presence, leases } = backend;
+  // One digest per window for the whole cluster (a shared claim); a single node needs none.
+  const alerts = createAlerts(config, log.child({ component: 'alerts' }), {
+    clock,
+    ...(config.store.type === 'sqlite' ? {} : { leases }),
+  });
   const store = monitorStore(backend.store, (method, err) => {
     log.error({ err, method }, 'store call failed');
     alerts.raise({

@@ -20,6 +20,12 @@ export class Hold {
   bytes = 0;
   /** Highest offset dropped since the hold overflowed; 0 while nothing was dropped. */
   droppedTo = 0;
+  /**
+   * Set after the subscription's replay when this node's live position lagged behind it (a cluster
+   * node catching up on a gap): live messages up to here were already replayed and are skipped; the
+   * first one above it ends the hold.
+   */
+  floor = 0;
 
   /** Starts holding again, after the replay caught up with what was dropped. */
   rearm(): void {
@@ -194,6 +200,11 @@ export class Peer implements RequestQueueIo {
   deliver(topic: string, offset: number, msg: OutMessage): void {
     const hold = this.#gates?.get(topic);
     if (!hold) return this.writeMessage(msg);
+    if (hold.floor) {
+      if (offset <= hold.floor) return;
+      this.dropHold(topic);
+      return this.writeMessage(msg);
+    }
     if (hold.droppedTo) {
       hold.droppedTo = offset;
       return;
@@ -350,6 +361,16 @@ export class Peer implements RequestQueueIo {
     if (gates.size === 0) this.#gates = undefined;
     for (const h of hold.msgs) if (h.offset > after) this.writeMessage(h.msg);
     return true;
+  }
+
+  /**
+   * After `release`: live messages of `topic` through `offset` were replayed already — skip them when
+   * they come (this node's live position is behind the history the replay read).
+   */
+  skipThrough(topic: string, offset: number): void {
+    const hold = new Hold();
+    hold.floor = offset;
+    (this.#gates ??= new Map()).set(topic, hold);
   }
 
   isCurrentHold(topic: string, hold: Hold): boolean {

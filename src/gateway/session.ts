@@ -23,7 +23,7 @@ export interface SessionDeps {
   broker: Broker;
   nodeId: string;
   /** Where a concrete topic's live position starts (the first subscription gives it). */
-  positions: { track(topic: string, offset: number, epoch: string): void };
+  positions: { track(topic: string, offset: number, epoch: string): void; lastOf(topic: string): number | undefined };
   /** Closes a consumer that sent what it may not send (error frame with `id`, log, store cleanup, close 4501). */
   forbid: (peer: Peer, what: string, id?: unknown) => void;
   /** Closes a consumer past its request budget (close 4002). */
@@ -186,7 +186,10 @@ export class Session {
       if (peer.open) peer.close(1011, 'history is unavailable');
       return;
     }
-    if (through !== undefined) peer.release(topic, hold, through);
+    if (through === undefined || !peer.release(topic, hold, through)) return;
+    // On a cluster node whose live position lags behind history (a gap being filled), the live
+    // messages the replay already wrote are still to come: skip them.
+    if (!((this.#d.positions.lastOf(topic) ?? -1) >= through)) peer.skipThrough(topic, through);
   }
 
   #unsubscribe(peer: Peer, topic: unknown, id: unknown): void {
