@@ -77,7 +77,8 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
   const config = parseConfig(input);
   const clock = options.clock ?? systemClock;
   const log = options.logger ?? createLogger(config.logLevel);
-  const metrics = createMetrics(config.nodeId);
+  // A cluster's nodes label every sample with their nodeId; a single node's metrics stay unlabelled.
+  const metrics = createMetrics(config.broker.type === 'memory' ? undefined : config.nodeId);
   const backend: Backend =
     options.backend ??
     (options.store
