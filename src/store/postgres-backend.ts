@@ -37,7 +37,9 @@ export class PostgresBackend {
   constructor(opts: PostgresBackendOptions) {
     const pool = new PgPool({ url: opts.url, schema: opts.schema, poolSize: opts.poolSize, log: opts.log });
     this.store = new PostgresStore(pool, opts.history, opts.clock);
-    this.presence = new PostgresPresence(pool);
+    // Lease renewals get a connection of their own: a node busy with a connect storm keeps its lease.
+    const lane = new PgPool({ url: opts.url, schema: opts.schema, poolSize: 1, log: opts.log });
+    this.presence = new PostgresPresence(pool, lane);
     this.leases = new PostgresLeases(pool);
   }
 }

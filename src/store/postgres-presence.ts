@@ -56,6 +56,7 @@ export class PostgresPresence implements Presence {
   #startedAt = 0;
   #closed = false;
   #interval: NodeJS.Timeout | undefined;
+  readonly #lane: PgPool;
   #lostTimer: NodeJS.Timeout | undefined;
   #lost = false;
   #renewal: Promise<void> | undefined;
@@ -64,8 +65,13 @@ export class PostgresPresence implements Presence {
   #flushTimer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> = Promise.resolve();
 
-  constructor(db: PgPool) {
+  /**
+   * `lane`: a pool of its own (one connection) for the lease renewals, so that they never queue behind
+   * a storm of claims and joins on the shared pool — a node under load must not lose its lease.
+   */
+  constructor(db: PgPool, lane?: PgPool) {
     this.#db = db;
+    this.#lane = lane ?? db;
   }
 
   #t(name: string): string {
@@ -81,6 +87,14 @@ export class PostgresPresence implements Presence {
     if (this.#closed) throw new Error('presence is closed');
     if (this.#node) throw new Error('presence is already started');
     await this.#db.retain();
+    if (this.#lane !== this.#db) {
+      try {
+        await this.#lane.retain();
+      } catch (err) {
+        await this.#db.release();
+        throw err;
+      }
+    }
     this.#startedAt = Date.now();
     let left: Subscriber[];
     try {
@@ -94,6 +108,7 @@ export class PostgresPresence implements Presence {
       this.#renewed(sentAt);
     } catch (err) {
       await this.#db.release();
+      if (this.#lane !== this.#db) await this.#lane.release();
       throw err;
     }
     this.#interval = setInterval(() => void this.#renew(), Math.max(1, Math.floor(node.leaseMs / 3))).unref();
@@ -164,7 +179,7 @@ export class PostgresPresence implements Presence {
     const sentAt = performance.now();
     try {
       // Also re-inserts the row if it was reaped while this node could not reach the database.
-      if (!(await this.#register((sql, params) => this.#db.query(sql, params), node))) return;
+      if (!(await this.#register((sql, params) => this.#lane.query(sql, params), node))) return;
     } catch {
       return; // the lost timer reports it if this goes on for a lease
     }
@@ -215,6 +230,7 @@ export class PostgresPresence implements Presence {
       // Unreachable: the lease runs out by itself and another node reaps the rows.
     } finally {
       await this.#db.release();
+      if (this.#lane !== this.#db) await this.#lane.release();
     }
   }
 
