@@ -126,7 +126,10 @@ describe('registration flood (resource test)', () => {
     expect(f.underFloodP99Ms).toBeLessThan(Math.max(LATENCY_FLOOR_MS, 5 * f.baselineP99Ms));
     // Default per-client allowance: a burst of 30, then 60 a minute.
     expect(f.minted).toBeLessThanOrEqual(60 + Math.ceil(f.floodMs / 1000) + 2);
-    expect(f.answers.registration_rate_limited).toBeGreaterThan(0);
+    // The per-client allowance is reached only when the flood mints more than its burst within the
+    // flood (on a machine whose scrypt is slow, the hashing cap — 503 — binds first): then 429s follow.
+    if (f.minted >= 60) expect(f.answers.registration_rate_limited).toBeGreaterThan(0);
+    else expect(f.answers.unavailable).toBeGreaterThan(0);
     expect(f.tokensStored).toBe(f.minted);
   }, 60_000);
 
