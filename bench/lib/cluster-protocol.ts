@@ -1,0 +1,88 @@
+import type { HistogramData } from './histogram.ts';
+
+/**
+ * What the cluster scenario's orchestrator and its hold workers (bench/lib/cluster-hold.ts) tell
+ * each other. After `{type:'config'}` the worker answers `{type:'ready'}`, then runs commands
+ * `{type:'cmd', cmd}` one at a time, each answered by a message named after the command.
+ *
+ * Every published payload carries the marker of bench/contenders/payload.ts: a sequence number
+ * (one counter per cluster run, across topics) and the publisher's CLOCK_MONOTONIC stamp. A
+ * connection opened while the counter stood at `firstSeq` must receive firstSeq, firstSeq + 1, …
+ * of its topic, each once, in order: a lower one is a duplicate, a higher one a gap.
+ */
+
+export interface ClusterHoldConfig {
+  /** Node i listens on 127.0.0.1:ports[i]. */
+  ports: number[];
+  /** Connect from these source addresses, round robin (one address has ~28k ephemeral ports). */
+  sources: string[];
+  /** Connections being set up at once. */
+  connectConcurrency: number;
+  /** One connection's connect + authenticate + subscribe must finish within this. */
+  connectTimeoutMs: number;
+  /** Bound on one `open` command. */
+  setupTimeoutMs: number;
+}
+
+export type ClusterHoldCommand =
+  /** Open `tokens[k]` on node `nodes[k]`, each subscribed to `topic`. Answer: `opened`. */
+  | { cmd: 'open'; topic: string; tokens: string[]; nodes: number[]; firstSeq: number }
+  /** Record latency and arrival for messages `from` ≤ seq < `to` (replaces the previous window). Answer: `tracking`. */
+  | { cmd: 'track'; from: number; to: number }
+  /** How many held connections have received every message below `until`. Answer: `progress`. */
+  | { cmd: 'progress'; until: number }
+  /** The window's figures and the connections' state. Answer: `report`. */
+  | { cmd: 'report' }
+  /** Close every held connection. Answer: `closed`. */
+  | { cmd: 'close' }
+  /** End the worker. */
+  | { cmd: 'exit' };
+
+export interface Opened {
+  attempted: number;
+  held: number;
+  /** Held per node index. */
+  perNode: number[];
+  /** Failed set-ups by reason (`http_409`, `ECONNRESET`, `timeout`). */
+  failures: Record<string, number>;
+  ms: number;
+}
+
+export interface Progress {
+  /** Connections held now, per node index. */
+  held: number[];
+  /** Held connections whose next expected sequence is ≥ `until`, per node index. */
+  done: number[];
+}
+
+/** One node's side of a window, as seen by this worker's connections on it. */
+export interface NodeWindow {
+  /** Latency (receipt − publisher's stamp) of every delivery in the window. */
+  latency: HistogramData;
+  /** Deliveries per sequence (index = seq − from). */
+  count: number[];
+  /** Monotonic time (ms) of the last delivery of each sequence, 0 when none came. */
+  lastAt: number[];
+}
+
+export interface NodeConns {
+  /** Connections held now. */
+  held: number;
+  /** Held connections that received every message of their topic up to the window's end. */
+  complete: number;
+  /** Sequences skipped, summed over connections (a later one arrived first or instead). */
+  gaps: number;
+  /** Sequences received again (or after a later one). */
+  duplicates: number;
+}
+
+export interface Report {
+  from: number;
+  to: number;
+  nodes: NodeWindow[];
+  conns: NodeConns[];
+  /** Closes the worker did not ask for, by close code. */
+  closedByServer: Record<string, number>;
+  /** Frames without the payload marker. */
+  stray: number;
+}
