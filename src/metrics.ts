@@ -1,8 +1,13 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 
-/** The Prometheus metrics of one server instance (its own registry: several servers may share a process). */
-export function createMetrics() {
+/**
+ * The Prometheus metrics of one server instance (its own registry: several servers may share a
+ * process). With `nodeId`, every sample carries the label `node="<nodeId>"`, so that the series of
+ * a cluster's nodes stay apart wherever they are scraped or aggregated.
+ */
+export function createMetrics(nodeId?: string) {
   const registry = new Registry();
+  if (nodeId !== undefined) registry.setDefaultLabels({ node: nodeId });
   // prom-client's names already start with `process_` or `nodejs_`: the prefix only adds `hubcast_`
   // (hubcast_process_cpu_seconds_total, hubcast_nodejs_eventloop_lag_seconds).
   collectDefaultMetrics({ register: registry, prefix: 'hubcast_' });
@@ -66,6 +71,26 @@ export function createMetrics() {
       labelNames: ['status'],
       ...opts,
     }),
+    brokerConnected: new Gauge({
+      name: 'hubcast_broker_connected',
+      help: '1 while this node is connected to its broker (broker.type memory: always), else 0 — then other nodes’ publications reach this node’s consumers only once it is back, from history.',
+      ...opts,
+    }),
+    brokerDropped: new Counter({
+      name: 'hubcast_broker_dropped_total',
+      help: 'Publications this node stored but could not hand to the broker because it was down (other nodes read them from history after their gap or reconnect: nothing acknowledged is lost).',
+      ...opts,
+    }),
+    clusterGapFills: new Counter({
+      name: 'hubcast_cluster_gap_fills_total',
+      help: 'Gaps in a topic’s offsets (a publication the broker lost or delivered late) that this node filled by reading history, so that consumers still got every message once, in order.',
+      ...opts,
+    }),
+    clusterNodes: new Gauge({
+      name: 'hubcast_cluster_nodes',
+      help: 'Live nodes of the cluster (holding a presence lease) as this node last saw them, itself included.',
+      ...opts,
+    }),
   };
 }
 
@@ -84,7 +109,7 @@ export function watchConnectors(metrics: Metrics, list: () => ConnectorView[]): 
   const registers = [metrics.registry];
   new Gauge({
     name: 'hubcast_connector_up',
-    help: '1 while the connector is running (connected to its source), else 0; status: starting, running, retrying, failed or stopped (as in GET /connectors).',
+    help: '1 while the connector is running (connected to its source), else 0; status: starting, running, retrying, failed, stopped or standby (in a cluster: another node holds its lease and runs it), as in GET /connectors.',
     labelNames: ['connector', 'type', 'status'],
     registers,
     collect() {

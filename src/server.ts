@@ -14,7 +14,7 @@ import { createHttpApp } from './http/app.ts';
 import { consumerRoutes } from './http/consumers.ts';
 import { KeyCheck } from './auth/keys.ts';
 import { entityRoutes } from './http/entity.ts';
-import { healthRoutes } from './http/health.ts';
+import { cachedProbe, healthRoutes } from './http/health.ts';
 import { hookRoutes } from './http/hooks.ts';
 import { adminRoutes } from './http/admin.ts';
 import { ConnectorRuntime } from './connectors/runtime.ts';
@@ -90,7 +90,7 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
       detail: `${method}: ${(err as { code?: string }).code ?? (err as Error).message ?? 'error'}`,
     });
   });
-  const broker = createBroker(config);
+  const broker = createBroker(config, log.child({ component: 'broker' }));
   const nodeId = config.nodeId;
   const instanceId = randomId('i_');
   // Fan-out of this node's publications: its own subscribers at once (the broker's echo, if any, is
@@ -161,7 +161,18 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
     isClosing: () => state === 'closed',
     onInternalError: (ref) => alerts.raise({ kind: 'internal_error', detail: `HTTP handler, ref ${ref}` }),
   });
-  healthRoutes(app, metrics);
+  const storeProbe = cachedProbe(() => store.getClient('healthz'));
+  const nodesProbe = cachedProbe(() => presence.nodes());
+  healthRoutes(app, metrics, async () => {
+    const [s, n] = await Promise.all([storeProbe(), nodesProbe()]);
+    if (n.ok) metrics.clusterNodes.set(n.value!.length);
+    return {
+      node: nodeId,
+      store: { type: config.store.type, ok: s.ok },
+      broker: { type: config.broker.type, connected: broker.connected },
+      ...(n.ok ? { presence: { nodes: n.value!.length } } : {}),
+    };
+  });
   consumerRoutes(app, { config, store, tokens, failures: consumerFailures, registrations, log: log.child({ component: 'consumers' }) });
   const keys = new KeyCheck({ store, clock });
   entityRoutes(app, { config, keys, publisher, metrics, failures: ingestFailures, log: log.child({ component: 'ingest' }) });
@@ -173,6 +184,8 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
     log: log.child({ component: 'connectors' }),
     clock,
     metrics,
+    // One node runs each connector of a cluster (the lease); a single node needs none.
+    ...(config.store.type === 'sqlite' ? {} : { leases, nodeId, leaseMs: config.cluster.leaseS * 1000 }),
   });
   watchConnectors(metrics, () => runtime.list());
   hookRoutes(app, runtime, { maxJsonDepth: config.limits.maxJsonDepth });
@@ -190,7 +203,12 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
   let state: 'new' | 'listening' | 'closed' = 'new';
   let closing: Promise<void> | undefined;
 
+  let droppedSeen = 0;
   const pollChanges = async () => {
+    if (broker.dropped > droppedSeen) {
+      metrics.brokerDropped.inc(broker.dropped - droppedSeen);
+      droppedSeen = broker.dropped;
+    }
     try {
       const changes = await store.pollChanges();
       if (changes.revokedKeys.length) keys.forgetAll();
@@ -260,6 +278,7 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
         throw err;
       }
       await broker.start(nodeId, gw.link);
+      metrics.brokerConnected.set(1);
       if (config.broker.type === 'memory') {
         const others = (await presence.nodes()).filter((n) => n.nodeId !== nodeId);
         if (others.length)

@@ -1,8 +1,10 @@
 import { hostname } from 'node:os';
+import type { Leases } from '../cluster/leases.ts';
 import type { Clock } from '../core/clock.ts';
 import { randomId } from '../core/ids.ts';
+import type { Logger } from '../logger.ts';
 import { PER_CLIENT_KINDS, PER_CONNECTOR_KINDS, type AlertEvent, type AlertKind, type Alerts } from './alerts.ts';
-import type { AlertDigest } from './notifier.ts';
+import { summarize, type AlertDigest } from './notifier.ts';
 
 /** Where finished digests go (the spool and the log, see delivery.ts). */
 export interface DigestSink {
@@ -25,7 +27,18 @@ export interface AlertManagerOptions {
   maxGroups?: number;
   /** Period of the shared timer, ms (default groupWaitS/4, between 100 and 250). */
   tickMs?: number;
+  /**
+   * Cluster mode: one digest per group and window for the whole cluster (see the class comment).
+   * Absent (one node): every digest goes out.
+   */
+  leases?: Leases;
+  /** How long a claim may take before the digest goes out anyway, ms. Default 2000. */
+  claimTimeoutMs?: number;
+  /** Says why a digest was not sent (another node sent it) or was sent unclaimed. */
+  log?: Logger;
 }
+
+type Settings = Required<Omit<AlertManagerOptions, 'leases' | 'log'>> & Pick<AlertManagerOptions, 'leases' | 'log'>;
 
 const MAX_DETAILS = 5;
 const MAX_DETAIL_CHARS = 200;
@@ -66,10 +79,24 @@ function scrub(detail: string): string {
  * most one further digest per `repeatS` folds everything since the previous one. A group that has
  * no event for a whole `repeatS` window after a digest is forgotten, so the next event opens a new
  * group (and a first digest within `groupWaitS` again).
+ *
+ * **Cluster mode** (`leases`): every node groups the events it sees, and a digest goes out only if
+ * its node wins the claim `alert:<group key>:<window>` (`Leases.claimOnce`), where `window` is
+ * `floor(sending time / repeatS)` — aligned to the clock, the same on every node. So two nodes that
+ * see the same kind (and client or connector) in one window send one digest, not two: the loser
+ * drops its digest (logged at info, with its summary; the digest that went out counts only its own
+ * node's events). Repeat digests are then due at the start of the next window rather than `repeatS`
+ * after the previous one, so that the nodes' digests compete for the same windows instead of
+ * drifting into neighbouring ones; a node's own digests always fall in distinct windows. A claim that
+ * fails or does not answer within `claimTimeoutMs` (the store is down) sends the digest anyway: a
+ * duplicate alert is better than none. The claim is one per digest, for every channel: the nodes
+ * share one alerts configuration, and one node's digest should not go by mail and another's by webhook.
  */
 export class AlertManager implements Alerts {
-  readonly #o: Required<AlertManagerOptions>;
+  readonly #o: Settings;
   readonly #groups = new Map<string, Group>();
+  /** Digests waiting for their claim (cluster mode); close() lets them settle. */
+  readonly #claims = new Set<Promise<void>>();
   #timer: NodeJS.Timeout | undefined;
   #state: 'new' | 'started' | 'closed' = 'new';
   #closing: Promise<void> | undefined;
@@ -81,6 +108,7 @@ export class AlertManager implements Alerts {
       maxIpsPerGroup: options.maxIpsPerGroup ?? 1000,
       maxGroups: options.maxGroups ?? 1000,
       tickMs: options.tickMs ?? Math.max(100, Math.min(250, options.groupWaitS * 250)),
+      claimTimeoutMs: options.claimTimeoutMs ?? 2000,
     };
   }
 
@@ -147,8 +175,8 @@ export class AlertManager implements Alerts {
     for (const [key, g] of this.#groups) {
       if (g.count > 0) {
         if (now >= g.dueAt) {
-          this.#emit(g, now);
-          g.dueAt = now + this.#o.repeatS * 1000;
+          this.#emit(key, g, now);
+          g.dueAt = this.#o.leases ? (this.#window(now) + 1) * this.#o.repeatS * 1000 : now + this.#o.repeatS * 1000;
         }
       } else if (g.sentAt !== undefined && now - g.sentAt >= this.#o.repeatS * 1000) {
         this.#groups.delete(key);
@@ -163,8 +191,9 @@ export class AlertManager implements Alerts {
       this.#state = 'closed';
       clearInterval(this.#timer);
       const now = this.#o.clock.now();
-      for (const g of this.#groups.values()) if (g.count > 0) this.#emit(g, now);
+      for (const [key, g] of this.#groups) if (g.count > 0) this.#emit(key, g, now);
       this.#groups.clear();
+      await Promise.all(this.#claims);
       if (wasStarted) await this.#o.sink.close();
     })();
     return this.#closing;
@@ -188,7 +217,11 @@ export class AlertManager implements Alerts {
     };
   }
 
-  #emit(g: Group, now: number): void {
+  #window(now: number): number {
+    return Math.floor(now / (this.#o.repeatS * 1000));
+  }
+
+  #emit(key: string, g: Group, now: number): void {
     const top: { ip: string; count: number }[] = [];
     for (const [ip, count] of g.ips) {
       if (top.length === TOP_IPS && count <= top[TOP_IPS - 1]!.count) continue;
@@ -219,6 +252,41 @@ export class AlertManager implements Alerts {
     g.ipsCapped = false;
     g.details = [];
     g.sentAt = now;
-    this.#o.sink.accept(digest);
+    if (this.#o.leases) this.#claim(this.#o.leases, digest, key, now);
+    else this.#o.sink.accept(digest);
+  }
+
+  /** Cluster mode: the digest goes out if this node wins its group's window, or if nobody can say. */
+  #claim(leases: Leases, digest: AlertDigest, key: string, now: number): void {
+    const window = this.#window(now);
+    const name = `alert:${key}:${window}`;
+    const about = { alert: digest.kind, digest_id: digest.id, group: key, window };
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('no answer in time')), this.#o.claimTimeoutMs);
+      timer.unref();
+    });
+    const claimed = Promise.race([leases.claimOnce(name, 2 * this.#o.repeatS * 1000), timeout])
+      .then(
+        (won) => {
+          if (won) this.#o.sink.accept(digest);
+          else
+            this.#o.log?.info(
+              { ...about, summary: summarize(digest) },
+              "alert digest not sent: this window's digest for its group went out already",
+            );
+        },
+        (err: unknown) => {
+          const error = String((err as Error)?.message ?? err).slice(0, 200);
+          this.#o.log?.warn({ ...about, error }, 'alert digest sent unclaimed: the cluster store did not answer (it may go out twice)');
+          this.#o.sink.accept(digest);
+        },
+      )
+      .catch(() => undefined)
+      .finally(() => {
+        clearTimeout(timer);
+        this.#claims.delete(claimed);
+      });
+    this.#claims.add(claimed);
   }
 }

@@ -20,8 +20,10 @@ export type AlertKind =
   | 'consumer_sent_message'
   /** An unexpected error in a handler (the connection closed with 1011), or a failing background task. */
   | 'internal_error'
-  /** The store could not be read or written (disk full, locked). */
+  /** The store could not be read or written (disk full, locked, its PostgreSQL unreachable). */
   | 'store_unavailable'
+  /** The cluster broker (Redis, NATS, PostgreSQL) connection was lost; it reconnects by itself. */
+  | 'broker_unavailable'
   /** Repeated duplicate connections for one token: a sign of a leaked token. */
   | 'duplicate_connection'
   /** A connector's source stayed unreachable through `retry.attempts` reconnects (retrying goes on). */

@@ -22,6 +22,9 @@ const MEANING: Record<AlertKind, string> = {
   store_unavailable:
     'The store could not be read or written (disk full, locked). New connections and ingest get 503 until it recovers; ' +
     'live connections keep receiving.',
+  broker_unavailable:
+    'This node lost its cluster broker (Redis, NATS or PostgreSQL LISTEN/NOTIFY). Ingest keeps being stored; other nodes’ ' +
+    'publications reach its consumers again, from history, once it reconnects (it retries by itself). Check the broker.',
   duplicate_connection:
     'Repeated connections with a token that is already connected: the token may have leaked. Consider revoking the client.',
   source_unreachable:

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import type { Leases } from '../cluster/leases.ts';
 import type { Config } from '../config/schema.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Logger } from '../logger.ts';
@@ -30,9 +31,10 @@ function notifierFor(channel: (typeof CHANNELS)[number], config: Config): Notifi
 
 /**
  * Builds the alerts subsystem from config: digests always go to the log, and through the durable
- * spool `<dataDir>/alerts.db` to e-mail and the webhook when they are configured.
+ * spool `<dataDir>/alerts.db` to e-mail and the webhook when they are configured. With `leases` (a
+ * cluster), a digest goes out once per group and window for the whole cluster (see AlertManager).
  */
-export function createAlerts(config: Config, log: Logger, deps: { clock: Clock }): Alerts {
+export function createAlerts(config: Config, log: Logger, deps: { clock: Clock; leases?: Leases | undefined }): Alerts {
   const spooled = CHANNELS.map((c) => notifierFor(c, config)).filter((n): n is Notifier => n !== undefined);
   const sink = new Delivery({
     spoolPath: join(config.dataDir, 'alerts.db'),
@@ -47,5 +49,7 @@ export function createAlerts(config: Config, log: Logger, deps: { clock: Clock }
     clock: deps.clock,
     nodeId: config.nodeId,
     sink,
+    ...(deps.leases ? { leases: deps.leases } : {}),
+    log,
   });
 }

@@ -92,5 +92,7 @@ export interface Broker {
   control(msg: ControlMessage, to?: string): void;
   /** Is the connection up now (for /healthz)? */
   readonly connected: boolean;
+  /** Publications dropped so far because the connection was down or a send failed (metrics). */
+  readonly dropped: number;
   close(): Promise<void>;
 }

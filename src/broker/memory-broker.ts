@@ -7,6 +7,7 @@ import type { Broker, BrokerHandler, ControlMessage, Publication } from './broke
 export class MemoryBroker implements Broker {
   #h: BrokerHandler | undefined;
   #nodeId = '';
+  readonly dropped = 0;
 
   get connected(): boolean {
     return this.#h !== undefined;

@@ -56,7 +56,7 @@ export class MemoryPresence implements Presence {
   }
 
   async listConnections(): Promise<ConnectionRecord[]> {
-    return [...this.#conns.values()].map((c) => ({ ...c }));
+    return [...this.#conns.values()].map((c) => ({ ...c })).sort((a, b) => a.connectedAt - b.connectedAt);
   }
 
   async liveTokens(hashes: readonly string[]): Promise<Set<string>> {

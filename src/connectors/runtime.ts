@@ -1,5 +1,6 @@
 import { deserialize, serialize } from 'node:v8';
 import type { Alerts } from '../alerts/alerts.ts';
+import type { Leases } from '../cluster/leases.ts';
 import type { Clock } from '../core/clock.ts';
 import { HubcastError } from '../core/errors.ts';
 import { sha256 } from '../core/ids.ts';
@@ -12,6 +13,7 @@ import { compileTemplate, type Template } from '../pipeline/template.ts';
 import type { PayloadKind } from '../store/store.ts';
 import type { Connector, SourceRecord } from './connector.ts';
 import { createConnector, type ConnectorConfig } from './index.ts';
+import { LeasedWork } from './lease.ts';
 import { ConnectorDb, type DeadLetter } from './local-db.ts';
 import { scrubUrls, Supervisor, type ConnectorStatus } from './supervisor.ts';
 import type { WebhookConnector } from './webhook.ts';
@@ -25,7 +27,10 @@ export interface RecordSink {
 export interface ConnectorInfo {
   name: string;
   type: string;
-  status: ConnectorStatus;
+  /** `standby`: in a cluster, another node holds this connector's lease and runs it. */
+  status: ConnectorStatus | 'standby';
+  /** In a cluster (leased connectors only): the node running it, as last seen; null when none is. */
+  holder?: string | null;
   last_error: string | null;
   records_in: number;
   dead_letters: number;
@@ -40,7 +45,10 @@ interface Entry {
   connector: Connector;
   pipeline: Pipeline;
   topic: Template;
+  /** The current (or, on standby, the last) run. */
   supervisor: Supervisor;
+  /** Cluster mode: runs only while this node holds the lease. */
+  lease: LeasedWork | undefined;
   recordsIn: number;
   deadLetters: number;
   lastRecordAt: number | null;
@@ -57,6 +65,17 @@ export interface RuntimeOptions {
   log: Logger;
   clock: Clock;
   metrics?: Metrics;
+  /**
+   * Cluster mode: each connector runs only while this node holds its lease `connector:<name>` (see
+   * cluster/leases.ts and lease.ts), so that it runs on one node of the cluster and fails over when
+   * that node stops or dies. Webhook connectors are not leased: they answer the requests that reach
+   * their node. Absent (one node): every connector runs here.
+   */
+  leases?: Leases;
+  /** The lease holder: this node's `nodeId`. Required with `leases`. */
+  nodeId?: string;
+  /** The lease TTL, ms: `cluster.leaseS` × 1000. Default 10,000. */
+  leaseMs?: number;
 }
 
 function encode(value: unknown, kind: PayloadKind | undefined): { kind: PayloadKind; payload: Buffer } {
@@ -91,8 +110,10 @@ export class ConnectorRuntime {
   readonly #o: RuntimeOptions;
   #db: ConnectorDb | undefined;
   #retryTimer: NodeJS.Timeout | undefined;
+  #stopped = false;
 
   constructor(opts: RuntimeOptions) {
+    if (opts.leases && !opts.nodeId) throw new TypeError('ConnectorRuntime: `leases` needs `nodeId` (the lease holder)');
     this.#o = opts;
   }
 
@@ -110,6 +131,7 @@ export class ConnectorRuntime {
       const pipeline = new Pipeline(cfg.pipeline, { where: `connectors[${i}].pipeline`, connector: cfg.name });
       await pipeline.load();
       const connector = createConnector(cfg, { log });
+      const state = this.#db.state(cfg.name);
       const entry: Entry = {
         cfg,
         connector,
@@ -120,28 +142,53 @@ export class ConnectorRuntime {
         lastRecordAt: null,
         lagMs: null,
         supervisor: undefined as unknown as Supervisor,
+        lease: undefined,
       };
-      entry.supervisor = new Supervisor(connector, {
-        retry: cfg.retry,
-        alerts: this.#o.alerts,
-        log,
-        ctx: {
-          emit: (records) => this.#emit(entry, records),
-          state: this.#db.state(cfg.name),
+      // A stopped Supervisor cannot start again: each run a lease allows gets its own.
+      const supervise = () =>
+        new Supervisor(connector, {
+          retry: cfg.retry,
+          alerts: this.#o.alerts,
           log,
-          alert: (detail) => this.#o.alerts.raise({ kind: 'source_refused', connector: cfg.name, detail }),
-        },
-      });
+          ctx: {
+            emit: (records) => this.#emit(entry, records),
+            state,
+            log,
+            alert: (detail) => this.#o.alerts.raise({ kind: 'source_refused', connector: cfg.name, detail }),
+          },
+        });
+      entry.supervisor = supervise();
+      const { leases, nodeId } = this.#o;
+      if (leases && nodeId && cfg.type !== 'webhook') {
+        let first = true;
+        entry.lease = new LeasedWork({
+          name: `connector:${cfg.name}`,
+          leases,
+          nodeId,
+          ttlMs: this.#o.leaseMs ?? 10_000,
+          log,
+          start: () => {
+            if (!first) entry.supervisor = supervise();
+            first = false;
+            entry.supervisor.start();
+          },
+          stop: () => entry.supervisor.stop(),
+        });
+      }
       this.#entries.set(cfg.name, entry);
     }
-    for (const e of this.#entries.values()) e.supervisor.start();
+    const entries = [...this.#entries.values()];
+    for (const e of entries) if (!e.lease) e.supervisor.start();
+    await Promise.all(entries.map((e) => e.lease?.start()));
     this.#retryTimer = setInterval(() => void this.#retryDeadLetters(), 1000);
     this.#retryTimer.unref();
   }
 
+  /** Stops every connector (un-acked records stay with their source), then releases the leases held. */
   async stop(): Promise<void> {
     clearInterval(this.#retryTimer);
-    await Promise.all([...this.#entries.values()].map((e) => e.supervisor.stop()));
+    this.#stopped = true;
+    await Promise.all([...this.#entries.values()].map((e) => (e.lease ? e.lease.close() : e.supervisor.stop())));
     this.#db?.close();
     this.#db = undefined;
   }
@@ -155,7 +202,8 @@ export class ConnectorRuntime {
     return [...this.#entries.values()].map((e) => ({
       name: e.cfg.name,
       type: e.cfg.type,
-      status: e.supervisor.status,
+      status: e.lease && !e.lease.running ? (this.#stopped ? 'stopped' : 'standby') : e.supervisor.status,
+      ...(e.lease ? { holder: e.lease.holder ?? null } : {}),
       last_error: e.supervisor.lastError ?? null,
       records_in: e.recordsIn,
       dead_letters: e.deadLetters,

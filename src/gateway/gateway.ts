@@ -58,8 +58,11 @@ export interface GatewayDeps {
 }
 
 const WS_PATHS = new Set(['/ws', '/ws/publish']);
-/** After this node starts wanting a topic, History is checked once for what the broker missed meanwhile. */
-const CHECK_AFTER_INTEREST_MS = 250;
+/**
+ * After this node starts wanting a topic, History is checked for what the broker missed while its
+ * subscription was being set up (no broker confirms it): soon, and once more in case it was slow.
+ */
+const CHECK_AFTER_INTEREST_MS = [250, 2000];
 const DUPLICATE_ALERT_STRIKES = 3;
 
 /**
@@ -114,7 +117,7 @@ export class Gateway {
       interest: (t) => {
         deps.broker.interest(t);
         // The broker's subscription takes a moment: what was published meanwhile is read from History.
-        if (cluster && !isWildcard(t)) setTimeout(() => this.positions.check(t), CHECK_AFTER_INTEREST_MS).unref();
+        if (cluster && !isWildcard(t)) for (const ms of CHECK_AFTER_INTEREST_MS) setTimeout(() => this.positions.check(t), ms).unref();
       },
       disinterest: (t) => {
         deps.broker.disinterest(t);
@@ -127,8 +130,21 @@ export class Gateway {
       wanted: (t) => this.hub.wants(t),
       gapWaitMs: deps.config.cluster.gapWaitMs,
       log: deps.log,
+      onGapFilled: () => deps.metrics.clusterGapFills.inc(),
     });
-    this.link = new ClusterLink({ positions: this.positions, onControl: (env) => this.onControl(env.msg), log: deps.log });
+    this.link = new ClusterLink({
+      positions: this.positions,
+      onControl: (env) => this.onControl(env.msg),
+      log: deps.log,
+      onState: (state, err) => {
+        deps.metrics.brokerConnected.set(state === 'up' ? 1 : 0);
+        if (state === 'down')
+          deps.alerts.raise({
+            kind: 'broker_unavailable',
+            detail: String((err as Error | undefined)?.message ?? 'connection lost').slice(0, 200),
+          });
+      },
+    });
     this.#wss = new WebSocketServer({
       noServer: true,
       clientTracking: false,

@@ -4,6 +4,7 @@ import { MemoryPresence } from '../cluster/memory-presence.ts';
 import type { Presence } from '../cluster/presence.ts';
 import type { Config } from '../config/schema.ts';
 import type { Clock } from '../core/clock.ts';
+import type { Logger } from '../logger.ts';
 import { PostgresBackend } from './postgres-backend.ts';
 import { SqliteStore } from './sqlite-store.ts';
 import type { Store } from './store.ts';
@@ -18,7 +19,7 @@ export interface Backend {
 }
 
 /** The one place that picks the storage backend from config. */
-export function createBackend(config: Config, clock?: Clock): Backend {
+export function createBackend(config: Config, clock?: Clock, log?: Logger): Backend {
   switch (config.store.type) {
     case 'sqlite': {
       const presence = new MemoryPresence();
@@ -36,6 +37,7 @@ export function createBackend(config: Config, clock?: Clock): Backend {
         url: config.store.url,
         schema: config.store.schema,
         poolSize: config.store.poolSize,
+        log,
         history: config.history,
         clock,
       });
