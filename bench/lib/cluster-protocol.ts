@@ -6,9 +6,10 @@ import type { HistogramData } from './histogram.ts';
  * `{type:'cmd', cmd}` one at a time, each answered by a message named after the command.
  *
  * Every published payload carries the marker of bench/contenders/payload.ts: a sequence number
- * (one counter per cluster run, across topics) and the publisher's CLOCK_MONOTONIC stamp. A
- * connection opened while the counter stood at `firstSeq` must receive firstSeq, firstSeq + 1, …
- * of its topic, each once, in order: a lower one is a duplicate, a higher one a gap.
+ * (one counter per cluster run, across topics) and the publisher's CLOCK_MONOTONIC stamp. Windows
+ * are ranges of sequence numbers; order is checked on offsets (a connection must receive the
+ * topic's offset in `subscribed` + 1, + 2, … each once: a lower one is a duplicate, a higher one a
+ * gap), since concurrent requests of the publisher may commit in another order than their numbers.
  */
 
 export interface ClusterHoldConfig {
@@ -26,11 +27,11 @@ export interface ClusterHoldConfig {
 
 export type ClusterHoldCommand =
   /** Open `tokens[k]` on node `nodes[k]`, each subscribed to `topic`. Answer: `opened`. */
-  | { cmd: 'open'; topic: string; tokens: string[]; nodes: number[]; firstSeq: number }
+  | { cmd: 'open'; topic: string; tokens: string[]; nodes: number[] }
   /** Record latency and arrival for messages `from` ≤ seq < `to` (replaces the previous window). Answer: `tracking`. */
   | { cmd: 'track'; from: number; to: number }
-  /** How many held connections have received every message below `until`. Answer: `progress`. */
-  | { cmd: 'progress'; until: number }
+  /** How many held connections have received every message of the window, fresh and in order. Answer: `progress`. */
+  | { cmd: 'progress' }
   /** The window's figures and the connections' state. Answer: `report`. */
   | { cmd: 'report' }
   /** Close every held connection. Answer: `closed`. */
@@ -51,7 +52,7 @@ export interface Opened {
 export interface Progress {
   /** Connections held now, per node index. */
   held: number[];
-  /** Held connections whose next expected sequence is ≥ `until`, per node index. */
+  /** Held connections that received every message of the window, fresh and in order, per node index. */
   done: number[];
 }
 
@@ -68,7 +69,7 @@ export interface NodeWindow {
 export interface NodeConns {
   /** Connections held now. */
   held: number;
-  /** Held connections that received every message of their topic up to the window's end. */
+  /** Held connections that received every message of the window, fresh and in order. */
   complete: number;
   /** Sequences skipped, summed over connections (a later one arrived first or instead). */
   gaps: number;

@@ -22,7 +22,8 @@
  * (default 50,000; quick 600), `--cross-n=N` (subscribers per node, default 2,000), `--cross-m=M`,
  * `--cross-rate=R` (messages/s), `--broadcasts=K` (default 5), `--no-ingest`, `--cpu-prof` (every
  * node profiled: the busiest functions of A and B within the cross-node window, and of A during
- * the broadcasts), `--store=sqlite` (plumbing: three independent SQLite nodes on the in-memory
+ * the broadcasts), `--no-presence-events` (nodes with cluster.presenceEvents=false: no join/leave
+ * control message per subscribe), `--store=sqlite` (plumbing: three independent SQLite nodes on the in-memory
  * broker — nothing crosses nodes, so only the publishing node's subscribers are expected to receive).
  */
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -32,6 +33,7 @@ import { HttpPipeline } from '../contenders/http-pipeline.ts';
 import { stamp, template } from '../contenders/payload.ts';
 import { perf } from '../contenders/session.ts';
 import {
+  backendPids,
   BROKERS,
   dropSchema,
   requireService,
@@ -45,6 +47,8 @@ import {
 import type { ClusterHoldCommand, ClusterHoldConfig, Opened, Progress, Report } from '../lib/cluster-protocol.ts';
 import { planSeed, writeSeed, type SeedPlan } from '../lib/cluster-seed.ts';
 import { hotFunctions, type HotSummary, type ProfileWindow } from '../lib/cpu-profile.ts';
+import { cpuMark, MAX_OTHER_LOAD, otherLoadPct, type CpuMark } from '../lib/disturbance.ts';
+import { waitForQuiet } from '../lib/machine.ts';
 import { mergeHistograms } from '../lib/histogram.ts';
 import { scrapeMetrics, subdir } from '../lib/hubcast-server.ts';
 import { Children, sampleProc, type Child } from '../lib/procs.ts';
@@ -100,8 +104,8 @@ function sizes(ctx: ScenarioContext): Sizes {
   return {
     n: Math.round(num(ctx, '--cluster-n', q ? 600 : 50_000, NODES, NODES * PER_PROCESS_MAX)),
     crossN: Math.round(num(ctx, '--cross-n', q ? 100 : 2000, 1, 5000)),
-    crossM: Math.round(num(ctx, '--cross-m', q ? 50 : 2000, 1, 100_000)),
-    crossRate: num(ctx, '--cross-rate', q ? 50 : 100, 1, 10_000),
+    crossM: Math.round(num(ctx, '--cross-m', q ? 50 : 1000, 1, 100_000)),
+    crossRate: num(ctx, '--cross-rate', q ? 50 : 25, 1, 10_000),
     crossWarm: q ? 5 : 20,
     broadcasts: Math.round(num(ctx, '--broadcasts', q ? 2 : 5, 1, 100)),
     settleMs: q ? 500 : 2000,
@@ -139,6 +143,36 @@ const addRecords = (rs: Record<string, number>[]) => {
   for (const r of rs) for (const [k, v] of Object.entries(r)) out[k] = (out[k] ?? 0) + v;
   return out;
 };
+
+/** CPU seconds of a set of processes, per pid (a process gone by the second reading is left out). */
+const cpuOf = (pids: number[]) => new Map(pids.map((p) => [p, sampleProc(p)?.cpuS ?? null]));
+function cpuDelta(a: Map<number, number | null>, z: Map<number, number | null>): number {
+  let d = 0;
+  for (const [pid, x] of a) {
+    const y = z.get(pid);
+    if (x !== null && y !== null && y !== undefined) d += y - x;
+  }
+  return d;
+}
+
+/** The CPU used by the machine's other processes between two marks of ours (nodes, workers, backends, this one). */
+class Disturbance {
+  readonly #pids: number[];
+  #mark: CpuMark | undefined;
+  worst: number | null = null;
+  constructor(pids: number[]) {
+    this.#pids = pids;
+  }
+  start(): void {
+    this.#mark = cpuMark(this.#pids);
+  }
+  stop(): number | null {
+    if (!this.#mark) return null;
+    const o = otherLoadPct(this.#mark, cpuMark(this.#pids));
+    if (o !== null && (this.worst === null || o > this.worst)) this.worst = o;
+    return o;
+  }
+}
 
 // ---------------------------------------------------------------- publishing
 
@@ -187,7 +221,6 @@ async function openAll(
   topic: string,
   tokens: string[],
   nodes: number[],
-  firstSeq: number,
   timeoutMs: number,
 ): Promise<{ opened: Opened[]; ms: number }> {
   const per = Math.ceil(tokens.length / workers.length);
@@ -198,7 +231,6 @@ async function openAll(
       topic,
       tokens: tokens.slice(k * per, (k + 1) * per),
       nodes: nodes.slice(k * per, (k + 1) * per),
-      firstSeq,
     }),
   );
   const opened = await Promise.all(workers.map(async (w) => (await w.next<{ opened: Opened }>('opened', timeoutMs)).opened));
@@ -207,14 +239,14 @@ async function openAll(
 
 /**
  * Waits (bounded) until every held connection on the nodes in `expect` has received every message
- * below `until`; resolves with how many had and how many were held, per node.
+ * of the tracked window; resolves with how many had and how many were held, per node.
  */
-async function waitDone(workers: Child[], until: number, expect: boolean[], timeoutMs: number): Promise<Progress & { ms: number }> {
+async function waitDone(workers: Child[], expect: boolean[], timeoutMs: number): Promise<Progress & { ms: number }> {
   const started = monoMs();
   const deadline = started + timeoutMs;
   let last: Progress = { held: [], done: [] };
   for (let i = 0; i < 100_000; i++) {
-    const ps = await ask<Progress>(workers, { cmd: 'progress', until }, 'progress', 'progress', 30_000);
+    const ps = await ask<Progress>(workers, { cmd: 'progress' }, 'progress', 'progress', 30_000);
     last = {
       held: Array.from({ length: NODES }, (_, n) => sum(ps.map((p) => p.held[n] ?? 0))),
       done: Array.from({ length: NODES }, (_, n) => sum(ps.map((p) => p.done[n] ?? 0))),
@@ -254,6 +286,10 @@ interface CrossRun {
   gaps: number;
   duplicates: number;
   waitedMs: number;
+  /** CPU of the PostgreSQL, Redis and NATS processes over the window, seconds. */
+  backendCpuS: number;
+  /** CPU of processes not ours over the window, % of one core. */
+  otherLoad: number | null;
   profiles: (HotSummary | undefined)[];
   window: ProfileWindow;
 }
@@ -264,7 +300,10 @@ interface Broadcast {
   lastMs: number | null;
   latency: Summary;
   delivered: number;
+  /** Connections held on the nodes expected to receive it. */
   expected: number;
+  /** Of those, how many received it once (fresh, in order). */
+  complete: number;
   waitedMs: number;
 }
 
@@ -277,10 +316,13 @@ interface ScaleRun {
   rssAfter: (number | null)[];
   nofile: (number | null)[];
   broadcasts: Broadcast[];
-  complete: number[];
   gaps: number;
   duplicates: number;
   closedByServer: Record<string, number>;
+  /** The worst CPU of processes not ours during a broadcast, % of one core. */
+  otherLoad: number | null;
+  /** CPU seconds over the set-up of the connections: each node, the workers, the backends; other processes' load. */
+  setupCpu: { nodesS: number[]; workersS: number; backendsS: number; otherLoad: number | null };
   window: ProfileWindow;
 }
 
@@ -291,8 +333,9 @@ interface ClusterRun {
   tokens: number;
   cross: CrossRun;
   scale: ScaleRun;
-  /** Node A's busiest functions during the broadcasts (--cpu-prof). */
+  /** Node A's busiest functions during the broadcasts and during the set-up of the connections (--cpu-prof). */
   broadcastProfile: HotSummary | undefined;
+  setupProfile: HotSummary | undefined;
   publishStatuses: Record<string, number>;
   nodesAlive: boolean;
 }
@@ -334,6 +377,7 @@ async function clusterRun(ctx: ScenarioContext, s: Sizes, topology: Topology, la
       nofile: NOFILE,
       cpu: 0,
       cpuProf,
+      ...(ctx.flags.has('--no-presence-events') ? { config: { 'cluster.presenceEvents': 'false' } } : {}),
     });
     const ports = nodes.map((x) => x.port);
     ctx.log(`  nodes ${nodes.map((x) => `${x.nodeId} :${x.port} pid ${x.child.pid}`).join(', ')}`);
@@ -347,24 +391,29 @@ async function clusterRun(ctx: ScenarioContext, s: Sizes, topology: Topology, la
     ctx.log(`-- cross-node: ${fmtN(s.crossN)} subscribers on A and on B, ${fmtN(s.crossM)} messages to A at ${s.crossRate}/s`);
     const crossTokens = plan.tokens.slice(s.n, s.n + 2 * s.crossN);
     const crossNodes = crossTokens.map((_, k) => (k < s.crossN ? 0 : 1));
-    const co = await openAll(workers, CROSS_TOPIC, crossTokens, crossNodes, seq, s.setupTimeoutMs + 30_000);
+    const co = await openAll(workers, CROSS_TOPIC, crossTokens, crossNodes, s.setupTimeoutMs + 30_000);
     const coHeld = sum(co.opened.map((o) => o.held));
     ctx.log(`  ${fmtN(coHeld)} of ${fmtN(crossTokens.length)} subscribed in ${co.ms} ms`);
     if (coHeld === 0) throw new Error(`no cross-node subscriber could connect: ${fmtRecord(addRecords(co.opened.map((o) => o.failures)))}`);
     await sleep(s.settleMs);
     // Warm-up (not measured): code paths compiled, and the broker's interest in place on B.
+    await ask(workers, { cmd: 'track', from: seq, to: seq + s.crossWarm }, 'tracking', 'type', 30_000);
     const warmAt = monoMs();
     for (let i = 0; i < s.crossWarm; i++) {
       await sleepUntil(warmAt + (i * 1000) / s.crossRate);
       void publisher.publish(ports[0]!, CROSS_TOPIC, seq++);
     }
-    const warm = await waitDone(workers, seq, expect, 30_000);
+    const warm = await waitDone(workers, expect, 30_000);
     if (warm.held.some((h, i) => expect[i] && warm.done[i]! < h))
       ctx.log(`  warm-up: not every subscriber got the warm-up messages (${JSON.stringify(warm)}); measuring anyway`);
     const from = seq;
     const to = seq + s.crossM;
     await ask(workers, { cmd: 'track', from, to }, 'tracking', 'type', 30_000);
+    const backends = backendPids();
+    const dist = new Disturbance([...nodes.map((x) => x.child.pid), ...workers.map((w) => w.pid), ...backends]);
+    const backA = cpuOf(backends);
     const cpuA = nodes.map((x) => sampleProc(x.child.pid));
+    dist.start();
     const t0 = monoMs();
     const pending: Promise<unknown>[] = [];
     for (let i = 0; i < s.crossM; i++) {
@@ -373,8 +422,10 @@ async function clusterRun(ctx: ScenarioContext, s: Sizes, topology: Topology, la
     }
     const publishMs = Math.round(monoMs() - t0);
     await Promise.all(pending);
-    const waited = await waitDone(workers, to, expect, 30_000 + (s.crossM * 1000) / s.crossRate);
+    const waited = await waitDone(workers, expect, 30_000 + (s.crossM * 1000) / s.crossRate);
     const cpuZ = nodes.map((x) => sampleProc(x.child.pid));
+    const crossOther = dist.stop();
+    const backendCpuS = cpuDelta(backA, cpuOf(backends));
     const crossWindow: ProfileWindow = { fromUs: t0 * 1000, toUs: monoMs() * 1000 };
     const reports = await ask<Report>(workers, { cmd: 'report' }, 'report', 'report', 60_000);
     const cross: CrossRun = {
@@ -401,6 +452,8 @@ async function clusterRun(ctx: ScenarioContext, s: Sizes, topology: Topology, la
       gaps: sum(reports.flatMap((r) => r.conns.map((c) => c.gaps))),
       duplicates: sum(reports.flatMap((r) => r.conns.map((c) => c.duplicates))),
       waitedMs: waited.ms,
+      backendCpuS,
+      otherLoad: crossOther,
       profiles: [],
       window: crossWindow,
     };
@@ -418,16 +471,31 @@ async function clusterRun(ctx: ScenarioContext, s: Sizes, topology: Topology, la
     await sleep(s.settleMs);
     const rssBefore = nodes.map((x) => sampleProc(x.child.pid)?.rssMiB ?? null);
     const scaleTokens = plan.tokens.slice(0, s.n);
+    const setupPids = [...nodes.map((x) => x.child.pid), ...workers.map((w) => w.pid)];
+    const setupCpuA = cpuOf(setupPids);
+    const setupBackA = cpuOf(backends);
+    const sdist = new Disturbance([...setupPids, ...backends]);
+    sdist.start();
     const scaleFrom = monoMs();
     const so = await openAll(
       workers,
       SCALE_TOPIC,
       scaleTokens,
       scaleTokens.map((_, i) => i % NODES),
-      seq,
       s.setupTimeoutMs + 30_000,
     );
+    const setupOther = sdist.stop();
+    const setupCpuZ = cpuOf(setupPids);
+    const setupCpu = {
+      nodesS: nodes.map((x) => cpuDelta(new Map([[x.child.pid, setupCpuA.get(x.child.pid) ?? null]]), setupCpuZ)),
+      workersS: cpuDelta(new Map(workers.map((w) => [w.pid, setupCpuA.get(w.pid) ?? null])), setupCpuZ),
+      backendsS: cpuDelta(setupBackA, cpuOf(backends)),
+      otherLoad: setupOther,
+    };
     const setUp = sum(so.opened.map((o) => o.held));
+    ctx.log(
+      `  set-up CPU: nodes ${setupCpu.nodesS.map((x) => x.toFixed(1)).join(' / ')} s, workers ${setupCpu.workersS.toFixed(1)} s, backends ${setupCpu.backendsS.toFixed(1)} s; other processes ${setupOther ?? 'n/a'}% of a core`,
+    );
     ctx.log(
       `  ${fmtN(setUp)} of ${fmtN(s.n)} set up in ${so.ms} ms${setUp < s.n ? ` (failed: ${fmtRecord(addRecords(so.opened.map((o) => o.failures)))})` : ''}`,
     );
@@ -435,12 +503,15 @@ async function clusterRun(ctx: ScenarioContext, s: Sizes, topology: Topology, la
     const rssAfter = nodes.map((x) => sampleProc(x.child.pid)?.rssMiB ?? null);
     const broadcasts: Broadcast[] = [];
     const broadcastFrom = monoMs();
+    const bdist = new Disturbance([...nodes.map((x) => x.child.pid), ...workers.map((w) => w.pid), ...backendPids()]);
     // One warm-up broadcast (index 0, not in the medians), then K.
     for (let b = 0; b <= s.broadcasts; b++) {
       const bs = seq++;
       await ask(workers, { cmd: 'track', from: bs, to: bs + 1 }, 'tracking', 'type', 30_000);
+      bdist.start();
       const { atMs, ok } = await publisher.publish(ports[0]!, SCALE_TOPIC, bs);
-      const w = await waitDone(workers, bs + 1, expect, 60_000);
+      const w = await waitDone(workers, expect, 60_000);
+      bdist.stop();
       const rs = await ask<Report>(workers, { cmd: 'report' }, 'report', 'report', 60_000);
       const expected = sum(w.held.map((h, i) => (expect[i] ? h : 0)));
       const delivered = sum(rs.flatMap((r) => r.nodes.map((x) => x.count[0] ?? 0)));
@@ -452,6 +523,7 @@ async function clusterRun(ctx: ScenarioContext, s: Sizes, topology: Topology, la
         latency: mergeHistograms(rs.flatMap((r) => r.nodes.map((x) => x.latency))).summary(Math.max(0, expected - delivered)),
         delivered,
         expected,
+        complete: sum(w.done.map((d, i) => (expect[i] ? d : 0))),
         waitedMs: w.ms,
       };
       broadcasts.push(br);
@@ -472,22 +544,27 @@ async function clusterRun(ctx: ScenarioContext, s: Sizes, topology: Topology, la
       rssAfter,
       nofile: nodes.map((x) => openFilesLimit(x.child.pid)),
       broadcasts,
-      complete: Array.from({ length: NODES }, (_, i) => sum(final.map((r) => r.conns[i]!.complete))),
       gaps: sum(final.flatMap((r) => r.conns.map((c) => c.gaps))) - cross.gaps,
       duplicates: sum(final.flatMap((r) => r.conns.map((c) => c.duplicates))) - cross.duplicates,
       closedByServer: addRecords(final.map((r) => r.closedByServer)),
+      otherLoad: bdist.worst,
+      setupCpu,
       window: scaleWindow,
     };
     await ask(workers, { cmd: 'close' }, 'closed', 'type', 60_000);
     for (const w of workers) cmd(w, { cmd: 'exit' });
 
     let broadcastProfile: HotSummary | undefined;
+    let setupProfile: HotSummary | undefined;
     if (cpuProf) {
       // A profile is written on a clean exit only.
       await Promise.all(nodes.map((x) => x.child.stop(30_000)));
       cross.profiles = nodes.map((x) => (x.profDir ? hotFunctions(x.profDir, ROOT, 15, cross.window) : undefined));
       const a = nodes[0]!;
-      if (a.profDir) broadcastProfile = hotFunctions(a.profDir, ROOT, 15, { fromUs: broadcastFrom * 1000, toUs: scaleWindow.toUs });
+      if (a.profDir) {
+        broadcastProfile = hotFunctions(a.profDir, ROOT, 15, { fromUs: broadcastFrom * 1000, toUs: scaleWindow.toUs });
+        setupProfile = hotFunctions(a.profDir, ROOT, 15, { fromUs: scaleFrom * 1000, toUs: (scaleFrom + so.ms) * 1000 });
+      }
     }
     return {
       label,
@@ -497,6 +574,7 @@ async function clusterRun(ctx: ScenarioContext, s: Sizes, topology: Topology, la
       cross,
       scale,
       broadcastProfile,
+      setupProfile,
       publishStatuses: { ...publisher.statuses },
       nodesAlive,
     };
@@ -579,17 +657,17 @@ const cpuPerDeliveryUs = (x: CrossRun['nodes'][number]) => (x.cpuS !== null && x
 
 function clusterVariant(ctx: ScenarioContext, r: ClusterRun, s: Sizes): VariantResult {
   const clustered = r.topology.store === 'postgres';
-  const expect = expectedNodes(r.topology);
   const [a, b] = r.cross.nodes;
   const sc = r.scale;
   const held = sum(sc.held);
+  const setUpCount = sum(sc.opened.map((o) => o.held));
   const measured = sc.broadcasts.slice(1);
   const lastMs = median(measured.map((x) => x.lastMs ?? Infinity));
   const p99 = median(measured.map((x) => x.latency.p99 ?? Infinity));
   const fin = (v: number | null) => (v === null || !Number.isFinite(v) ? null : v);
   // Broadcast faults: deliveries missing (every broadcast, warm-up included) + gaps + duplicates.
   const missing = sum(sc.broadcasts.map((x) => Math.max(0, x.expected - x.delivered)));
-  const incomplete = sum(sc.held.map((h, i) => (expect[i] ? h - sc.complete[i]! : 0)));
+  const incomplete = sum(sc.broadcasts.map((x) => x.expected - x.complete));
   const bFaults = missing + sc.gaps + sc.duplicates;
   const perNodeRss = sc.rssAfter.map((x, i) =>
     x !== null && sc.rssBefore[i] !== null && sc.held[i] ? ((x - sc.rssBefore[i]!) * 1024) / sc.held[i]! : null,
@@ -621,6 +699,15 @@ function clusterVariant(ctx: ScenarioContext, r: ClusterRun, s: Sizes): VariantR
       note: `${fmtN(Math.round((sum(sc.opened.map((o) => o.held)) * 1000) / Math.max(1, sc.setupMs)))} set-ups/s, ${WORKERS} workers × 64 at once`,
     },
     {
+      key: 'scale.setup_cpu',
+      label: 'server CPU per connection set up (all nodes)',
+      value: setUpCount ? (sum(sc.setupCpu.nodesS) * 1e6) / setUpCount : null,
+      unit: 'µs',
+      note:
+        `nodes ${sc.setupCpu.nodesS.map((x) => x.toFixed(1)).join(' / ')} s, the ${WORKERS} workers ${sc.setupCpu.workersS.toFixed(1)} s, PostgreSQL/Redis/NATS ${sc.setupCpu.backendsS.toFixed(1)} s` +
+        `; other processes used ${sc.setupCpu.otherLoad ?? 'n/a'}% of a core meanwhile`,
+    },
+    {
       key: 'scale.rss_per_conn',
       label: 'server RSS per connection (all nodes: RSS growth ÷ connections held)',
       value: held ? (rssTotal * 1024) / held : null,
@@ -648,7 +735,7 @@ function clusterVariant(ctx: ScenarioContext, r: ClusterRun, s: Sizes): VariantR
       unit: '',
       note:
         `${sc.broadcasts.length} broadcasts (warm-up included) × the connections expected to receive them: ${fmtN(missing)} missing, ${fmtN(sc.gaps)} gaps, ${fmtN(sc.duplicates)} duplicates; ` +
-        `${fmtN(incomplete)} connections not at the last offset` +
+        `${fmtN(incomplete)} (connection, broadcast) pairs not received fresh and in order` +
         (clustered ? '' : '; plumbing mode: only node A’s connections are expected to receive'),
       target: { text: '0', met: bFaults === 0 && incomplete === 0 && sc.broadcasts.every((x) => x.ok) },
     },
@@ -705,6 +792,13 @@ function clusterVariant(ctx: ScenarioContext, r: ClusterRun, s: Sizes): VariantR
       target: { text: '0', met: crossFaults === 0 },
     },
     {
+      key: 'cross.backend_cpu',
+      label: 'cross-node: CPU of PostgreSQL, Redis and NATS per message published',
+      value: r.cross.m ? (r.cross.backendCpuS * 1e6) / r.cross.m : null,
+      unit: 'µs',
+      note: `${r.cross.backendCpuS.toFixed(2)} s over the window: the append, the broker's fan-out to B, lease renewals (and anything else they served meanwhile)`,
+    },
+    {
       key: 'cross.idle_cpu',
       label: 'cross-node: CPU of the idle node (C) over the window',
       value: r.cross.nodes[2]!.cpuS,
@@ -712,7 +806,10 @@ function clusterVariant(ctx: ScenarioContext, r: ClusterRun, s: Sizes): VariantR
       note: 'no subscribers: its lease renewals and whatever the broker sends it',
     },
   ];
+  const disturbed = (o: number | null) =>
+    `${o ?? 'n/a'}% of a core${o !== null && o > MAX_OTHER_LOAD ? ' — the latencies are coloured by it' : ''}`;
   const notes: string[] = [
+    `Other processes (not the nodes, workers, backends or the bench) used ${disturbed(r.cross.otherLoad)} during the cross-node window and at worst ${disturbed(sc.otherLoad)} during a broadcast.`,
     `${fmtN(r.tokens)} tokens seeded through the Store interface in ${r.seedMs} ms (bench/lib/cluster-seed.ts); publishes: ${fmtRecord(r.publishStatuses)} (HTTP status: count).`,
     `Cross-node window: ${fmtN(r.cross.m)} messages at ${r.cross.rate}/s published in ${(r.cross.publishMs / 1000).toFixed(1)} s, all delivered ${(r.cross.waitedMs / 1000).toFixed(1)} s after the last publish; ` +
       `CPU per delivery on B ÷ A = ×${cpuA && cpuB ? formatNumber(cpuB / cpuA) : 'n/a'}; p99 B − A = ${a!.latency.p99 !== null && b!.latency.p99 !== null ? (b!.latency.p99 - a!.latency.p99).toFixed(2) : 'n/a'} ms.`,
@@ -727,22 +824,27 @@ function clusterVariant(ctx: ScenarioContext, r: ClusterRun, s: Sizes): VariantR
           .join('; '),
     );
   }
-  if (r.broadcastProfile?.functions.length)
-    notes.push(
-      `CPU profile of node A during the broadcasts (${(r.broadcastProfile.busyMs / 1000).toFixed(1)} s busy), self time share: ` +
-        r.broadcastProfile.functions
-          .slice(0, 12)
-          .map((f) => `${f.name} ${(f.share * 100).toFixed(1)}%`)
-          .join('; '),
-    );
+  for (const [what, p] of [
+    ['the set-up of the connections', r.setupProfile],
+    ['the broadcasts', r.broadcastProfile],
+  ] as const)
+    if (p?.functions.length)
+      notes.push(
+        `CPU profile of node A during ${what} (${(p.busyMs / 1000).toFixed(1)} s busy of ${(p.sampledMs / 1000).toFixed(1)} s), self time share: ` +
+          p.functions
+            .slice(0, 12)
+            .map((f) => `${f.name} ${(f.share * 100).toFixed(1)}%`)
+            .join('; '),
+      );
   const t = r.topology;
+  const events = ctx.flags.has('--no-presence-events') ? 'cluster.presenceEvents false (--no-presence-events); ' : '';
   return {
     name: t.store === 'postgres' ? `hubcast-cluster-${t.broker}` : 'hubcast-plumbing',
     label: r.label,
     description:
       t.store === 'postgres'
-        ? `${NODES} \`hubcast start\` nodes (nodeId bench-a/b/c) on CPU 0, store.type postgres (fresh schema ${t.schema}, dropped afterwards), broker.type ${t.broker} (prefix ${t.prefix}); otherwise defaults.`
-        : `${NODES} independent \`hubcast start\` nodes on CPU 0, each its own SQLite data dir and the in-memory broker: the plumbing check (nothing crosses nodes).`,
+        ? `${NODES} \`hubcast start\` nodes (nodeId bench-a/b/c) on CPU 0, store.type postgres (fresh schema ${t.schema}, dropped afterwards), broker.type ${t.broker} (prefix ${t.prefix}); ${events}otherwise defaults.`
+        : `${NODES} independent \`hubcast start\` nodes on CPU 0, each its own SQLite data dir and the in-memory broker: the plumbing check (nothing crosses nodes); ${events}otherwise defaults.`,
     expect: 'pass',
     figures,
     notes,
@@ -831,6 +933,7 @@ export async function run(ctx: ScenarioContext): Promise<ScenarioResult> {
       }));
   for (const t of targets) {
     ctx.log(`== ${t.label}`);
+    if (!ctx.quick) await waitForQuiet(60_000, 0.15, ctx.log);
     const dir = join(ctx.tmpDir, t.tag);
     mkdirSync(dir, { recursive: true });
     variants.push(clusterVariant(ctx, await clusterRun(ctx, s, t.topology, t.label, dir), s));
