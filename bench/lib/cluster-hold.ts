@@ -115,7 +115,7 @@ async function main(cfg: ClusterHoldConfig, next: (type: string) => Promise<{ ty
             const hc = await connectHubcast({
               port: cfg.ports[c.node]!,
               token: tokens[i]!,
-              localAddress: cfg.sources[i % cfg.sources.length]!,
+              ...(cfg.sources.length ? { localAddress: cfg.sources[i % cfg.sources.length]! } : {}),
               timeoutMs: cfg.connectTimeoutMs,
               subscribe: { topic },
               onMessage: (data) => deliver(c, data),

@@ -63,7 +63,8 @@ export interface StartNodes {
   /** Node i's data dir (the seeded SQLite dir in the plumbing mode). */
   dataDir: (i: number) => string;
   nofile: number;
-  cpu: number;
+  /** Pin every node to this CPU; null: not pinned. */
+  cpu: number | null;
   cpuProf: boolean;
   /** Extra config keys for every node. */
   config?: Record<string, string | number>;

@@ -15,7 +15,10 @@ import type { HistogramData } from './histogram.ts';
 export interface ClusterHoldConfig {
   /** Node i listens on 127.0.0.1:ports[i]. */
   ports: number[];
-  /** Connect from these source addresses, round robin (one address has ~28k ephemeral ports). */
+  /**
+   * Bind to these source addresses, round robin; empty: let connect() choose (see the scenario for
+   * why that is the default).
+   */
   sources: string[];
   /** Connections being set up at once. */
   connectConcurrency: number;

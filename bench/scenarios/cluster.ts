@@ -8,9 +8,9 @@
  *    deliveries) on B (the other node) against A (the publishing node, the same run's baseline).
  * 2. Scale: 50,000 authenticated, subscribed connections across the three nodes (each its own
  *    token, ~16,700 per node: one process may hold at most 20,000 file descriptors here), held by
- *    three workers from four source addresses: time to set up all, RSS per connection per node;
- *    then K broadcasts (one POST /entity to node A each) reaching all of them: time to the last
- *    delivery and p99, the median over the K.
+ *    three workers: time to set up all, server CPU per set-up, RSS per connection per node; then K
+ *    broadcasts (one POST /entity to node A each) reaching all of them: time to the last delivery
+ *    and p99, the median over the K.
  * 3. Ingest on the PostgreSQL store vs SQLite, same run: one node each, `POST /entity` from the
  *    ingest scenario's load generator at a few concurrency levels.
  *
@@ -18,12 +18,17 @@
  * counted; quick mode judges only this). Phase 1 runs first on the fresh nodes, its connections
  * closed before phase 2 (its tokens are distinct from phase 2's).
  *
+ * Placement: the nodes and workers are not pinned (three nodes on one core cannot set up 50,000
+ * connections in the time budget here; `--pin` pins them as the other scenarios do). Other load on
+ * the machine is measured (lib/disturbance.ts) and reported beside the figures.
+ *
  * Flags: `--brokers=redis,nats,postgres` (default redis: one cluster run per broker), `--cluster-n=N`
  * (default 50,000; quick 600), `--cross-n=N` (subscribers per node, default 2,000), `--cross-m=M`,
  * `--cross-rate=R` (messages/s), `--broadcasts=K` (default 5), `--no-ingest`, `--cpu-prof` (every
  * node profiled: the busiest functions of A and B within the cross-node window, and of A during
- * the broadcasts), `--no-presence-events` (nodes with cluster.presenceEvents=false: no join/leave
- * control message per subscribe), `--store=sqlite` (plumbing: three independent SQLite nodes on the in-memory
+ * the set-up and the broadcasts), `--pin` (nodes on CPU 0, workers on CPU 1),
+ * `--no-presence-events` (nodes with cluster.presenceEvents=false: no join/leave control message
+ * per subscribe), `--store=sqlite` (plumbing: three independent SQLite nodes on the in-memory
  * broker — nothing crosses nodes, so only the publishing node's subscribers are expected to receive).
  */
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -68,7 +73,16 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 const NODES = 3;
 const WORKERS = 3;
-const SOURCES = ['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4'];
+/**
+ * No explicit source address: each node listens on its own port, so connect()'s own choice of local
+ * port may reuse one port toward every node (and a loopback TIME_WAIT port, tcp_tw_reuse=2), and
+ * ~16,700 connections per node fit in one address's 28,232 ephemeral ports. Binding to 127.0.0.x
+ * first (as the memory scenario must, 50,000 to one port) makes the kernel search for a port no
+ * socket holds, TIME_WAIT included: measured here, that search made the workers the bottleneck
+ * (116 s of CPU for 47,674 set-ups, mostly system time, with ~16,000 sockets in TIME_WAIT from
+ * earlier runs).
+ */
+const SOURCES: string[] = [];
 /** This machine's hard RLIMIT_NOFILE: a node or a worker holds at most ~19,000 sockets. */
 const NOFILE = 20_000;
 const PER_PROCESS_MAX = 19_000;
@@ -104,8 +118,8 @@ function sizes(ctx: ScenarioContext): Sizes {
   return {
     n: Math.round(num(ctx, '--cluster-n', q ? 600 : 50_000, NODES, NODES * PER_PROCESS_MAX)),
     crossN: Math.round(num(ctx, '--cross-n', q ? 100 : 2000, 1, 5000)),
-    crossM: Math.round(num(ctx, '--cross-m', q ? 50 : 1000, 1, 100_000)),
-    crossRate: num(ctx, '--cross-rate', q ? 50 : 25, 1, 10_000),
+    crossM: Math.round(num(ctx, '--cross-m', q ? 50 : 500, 1, 100_000)),
+    crossRate: num(ctx, '--cross-rate', q ? 50 : 10, 1, 10_000),
     crossWarm: q ? 5 : 20,
     broadcasts: Math.round(num(ctx, '--broadcasts', q ? 2 : 5, 1, 100)),
     settleMs: q ? 500 : 2000,
@@ -258,7 +272,7 @@ async function waitDone(workers: Child[], expect: boolean[], timeoutMs: number):
   return { ...last, ms: Math.round(monoMs() - started) };
 }
 
-function startWorkers(children: Children, dir: string, ports: number[], s: Sizes): Child[] {
+function startWorkers(children: Children, dir: string, ports: number[], s: Sizes, pin: boolean): Child[] {
   const cfg: ClusterHoldConfig = {
     ports,
     sources: SOURCES,
@@ -267,7 +281,14 @@ function startWorkers(children: Children, dir: string, ports: number[], s: Sizes
     setupTimeoutMs: s.setupTimeoutMs,
   };
   return Array.from({ length: WORKERS }, (_, k) => {
-    const w = children.start({ name: `hold-${k}`, script: HOLD, cpu: 1, ipc: true, nofile: NOFILE, logFile: join(dir, `hold-${k}.log`) });
+    const w = children.start({
+      name: `hold-${k}`,
+      script: HOLD,
+      ...(pin ? { cpu: 1 } : {}),
+      ipc: true,
+      nofile: NOFILE,
+      logFile: join(dir, `hold-${k}.log`),
+    });
     w.send({ type: 'config', config: cfg });
     return w;
   });
@@ -355,6 +376,7 @@ function openFilesLimit(pid: number): number | null {
 async function clusterRun(ctx: ScenarioContext, s: Sizes, topology: Topology, label: string, dir: string): Promise<ClusterRun> {
   const children = new Children(ctx.log);
   const cpuProf = ctx.flags.has('--cpu-prof');
+  const pin = ctx.flags.has('--pin');
   const expect = expectedNodes(topology);
   const pub = { p: undefined as Publisher | undefined };
   let nodes: ClusterNode[] = [];
@@ -375,13 +397,13 @@ async function clusterRun(ctx: ScenarioContext, s: Sizes, topology: Topology, la
       dir,
       dataDir: (i) => dataDirs[i]!,
       nofile: NOFILE,
-      cpu: 0,
+      cpu: pin ? 0 : null,
       cpuProf,
       ...(ctx.flags.has('--no-presence-events') ? { config: { 'cluster.presenceEvents': 'false' } } : {}),
     });
     const ports = nodes.map((x) => x.port);
     ctx.log(`  nodes ${nodes.map((x) => `${x.nodeId} :${x.port} pid ${x.child.pid}`).join(', ')}`);
-    const workers = startWorkers(children, dir, ports, s);
+    const workers = startWorkers(children, dir, ports, s, pin);
     await Promise.all(workers.map((w) => w.next('ready', 60_000)));
     pub.p = new Publisher(plan.ingestKey);
     const publisher = pub.p;
@@ -843,8 +865,8 @@ function clusterVariant(ctx: ScenarioContext, r: ClusterRun, s: Sizes): VariantR
     label: r.label,
     description:
       t.store === 'postgres'
-        ? `${NODES} \`hubcast start\` nodes (nodeId bench-a/b/c) on CPU 0, store.type postgres (fresh schema ${t.schema}, dropped afterwards), broker.type ${t.broker} (prefix ${t.prefix}); ${events}otherwise defaults.`
-        : `${NODES} independent \`hubcast start\` nodes on CPU 0, each its own SQLite data dir and the in-memory broker: the plumbing check (nothing crosses nodes); ${events}otherwise defaults.`,
+        ? `${NODES} \`hubcast start\` nodes (nodeId bench-a/b/c)${ctx.flags.has('--pin') ? ' on CPU 0' : ''}, store.type postgres (fresh schema ${t.schema}, dropped afterwards), broker.type ${t.broker} (prefix ${t.prefix}); ${events}otherwise defaults.`
+        : `${NODES} independent \`hubcast start\` nodes${ctx.flags.has('--pin') ? ' on CPU 0' : ''}, each its own SQLite data dir and the in-memory broker: the plumbing check (nothing crosses nodes); ${events}otherwise defaults.`,
     expect: 'pass',
     figures,
     notes,
@@ -947,9 +969,12 @@ export async function run(ctx: ScenarioContext): Promise<ScenarioResult> {
   return {
     variants,
     notes: [
-      `Placement (2 cores): every Hubcast node pinned to CPU 0, the ${WORKERS} hold workers and the ingest load generator to CPU 1 (taskset); PostgreSQL, Redis and NATS are the machine's own servers, unpinned; the publisher (this process) is unpinned. ` +
+      (ctx.flags.has('--pin')
+        ? `Placement (2 cores, --pin): every node of the cluster pinned to CPU 0, the ${WORKERS} hold workers to CPU 1 (taskset). `
+        : `Placement (2 cores): the cluster's nodes and the ${WORKERS} hold workers are not pinned — the machine's two cores serve all of them (with --pin, three nodes on CPU 0 spent ~280 s of CPU on ~45,000 set-ups: that one core, not the connections, was the limit). `) +
+        `The ingest comparison pins its one node to CPU 0 and its load generator to CPU 1, as the ingest scenario does. PostgreSQL, Redis and NATS are the machine's own servers, unpinned; the publisher (this process) is unpinned. ` +
         `Nodes and workers start with \`ulimit -n ${NOFILE}\` (the hard limit here): one process holds at most ~${fmtN(PER_PROCESS_MAX)} sockets, hence ${WORKERS} workers and ~${fmtN(Math.ceil(s.n / NODES))} connections per node.`,
-      `Scale: connection i (its own Bearer token, full validation, then \`subscribe\` to \`${SCALE_TOPIC}\`) goes to node i mod ${NODES}, from ${SOURCES.join(', ')} (round robin; one source address has ~28k ephemeral ports); ` +
+      `Scale: connection i (its own Bearer token, full validation, then \`subscribe\` to \`${SCALE_TOPIC}\`) goes to node i mod ${NODES}, from 127.0.0.1 with the local port chosen by connect() (one port may serve each node; see SOURCES in the scenario for why not bind to several source addresses); ` +
         `RSS per connection = (VmRSS ${s.settleMs / 1000} s after the last set-up − VmRSS before, after the cross-node phase and ${s.settleMs / 1000} s) ÷ connections held, per node and summed. ` +
         `Broadcasts: one warm-up, then ${s.broadcasts}, each one POST /entity (~${PAYLOAD}-byte data) to node A once the previous one reached everyone; latency = receipt (CLOCK_MONOTONIC in the worker) − the publisher's stamp taken just before the request was written, so it includes the ingest (PostgreSQL append) and, for B and C, the broker hop.`,
       `Cross-node: ${fmtN(s.crossN)} subscribers to \`${CROSS_TOPIC}\` on A and ${fmtN(s.crossN)} on B (distinct tokens from the scale phase), ${s.crossWarm} warm-up messages, then ${fmtN(s.crossM)} at ${s.crossRate}/s (open loop) POSTed to A. ` +
