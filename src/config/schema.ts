@@ -455,6 +455,15 @@ export const configSchema = z
           .max(10000)
           .default(100)
           .describe('How long a node holds back a publication that arrived ahead of a missing offset before reading the gap from history.'),
+        positionCheckMs: z
+          .number()
+          .int()
+          .min(100)
+          .max(60000)
+          .default(2000)
+          .describe(
+            'How often a node compares the topics it delivers with history (one query per 1,000 topics): the longest a publication the broker lost waits.',
+          ),
         presenceEvents: z
           .boolean()
           .default(true)

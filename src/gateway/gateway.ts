@@ -98,6 +98,7 @@ export class Gateway {
     error: (peer, err) => this.#internalError(peer, err),
   };
   #heartbeat: NodeJS.Timeout | undefined;
+  #positionCheck: NodeJS.Timeout | undefined;
   #closing = false;
   /** This node's lease on its connections is lost: they may live elsewhere now; refuse until regained. */
   #fenced = false;
@@ -182,6 +183,10 @@ export class Gateway {
     const ms = this.#d.config.ws.heartbeatS * 1000;
     this.#heartbeat = setInterval(() => this.#sweep(), ms);
     this.#heartbeat.unref();
+    if (this.#d.config.broker.type !== 'memory') {
+      this.#positionCheck = setInterval(() => void this.positions.checkAll(), this.#d.config.cluster.positionCheckMs);
+      this.#positionCheck.unref();
+    }
   }
 
   /**
@@ -571,6 +576,7 @@ export class Gateway {
     if (this.#closing) return;
     this.#closing = true;
     clearInterval(this.#heartbeat);
+    clearInterval(this.#positionCheck);
     const peers = [...this.#peers.values()];
     for (const p of peers) p.close(CloseCode.goingAway, 'server going away');
     const deadline = Date.now() + graceMs;

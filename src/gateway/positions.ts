@@ -13,9 +13,10 @@ import type { History } from '../store/store.ts';
  * - One ahead of a missing offset is held back; when the missing one has not come within
  *   `cluster.gapWaitMs` (or too much is held), the gap is read from History — publications are only
  *   sent after their commit, so the gap is there.
- * - After a broker reconnect, and shortly after the node starts delivering a topic, every tracked
- *   topic is compared with History and whatever is missing is read from it: a publication the broker
- *   dropped is recovered, not lost.
+ * - After a broker reconnect, shortly after the node starts delivering a topic, and every
+ *   `cluster.positionCheckMs` (`checkAll`), tracked topics are compared with History and whatever is
+ *   missing is read from it: a publication the broker dropped — on this node's link or on the
+ *   publishing node's — is recovered, not lost, even when nothing is published after it.
  * - A topic is tracked from the first offset the node delivers (a subscription gives its baseline,
  *   `track`); it is forgotten when no connection of this node wants it any more (`forget`), or after
  *   it stayed idle for a while when it came through a pattern.
@@ -46,6 +47,8 @@ interface Tracked {
 
 /** Held-back bytes per topic past which the gap is read at once instead of waiting. */
 const MAX_PENDING_BYTES = 4 * 1024 * 1024;
+/** Topics per `History.latest` query in `checkAll`. */
+const LATEST_BATCH = 1000;
 /** Messages read from History per page when filling a gap. */
 const FILL_PAGE = 500;
 /** Topics tracked only through patterns are forgotten after this long without a publication. */
@@ -55,6 +58,7 @@ export class Positions {
   readonly #d: PositionsDeps;
   readonly #topics = new Map<string, Tracked>();
   #closed = false;
+  #checking = false;
 
   constructor(deps: PositionsDeps) {
     this.#d = deps;
@@ -121,6 +125,33 @@ export class Positions {
   /** Compare every tracked topic with History and read what is missing (after a broker reconnect). */
   resync(): void {
     for (const [topic, t] of this.#topics) void this.#check(topic, t);
+  }
+
+  /**
+   * Compares every tracked topic with History (a batched query per 1,000 topics) and reads what is
+   * missing: a publication the broker lost — even the last one of a topic, with nothing after it to
+   * reveal the gap — reaches the consumers within one check interval.
+   */
+  async checkAll(): Promise<void> {
+    if (this.#checking || this.#topics.size === 0) return;
+    this.#checking = true;
+    try {
+      const topics = [...this.#topics.keys()];
+      for (let i = 0; i < topics.length && !this.#closed; i += LATEST_BATCH) {
+        const chunk = topics.slice(i, i + LATEST_BATCH);
+        const latest = await this.#d.history.latest(chunk);
+        for (const [topic, l] of latest) {
+          const t = this.#topics.get(topic);
+          if (!t || t.filling) continue;
+          if (l.epoch !== t.epoch) this.#reset(t, l.offset, l.epoch);
+          else if (l.offset > t.last) void this.#fill(topic, t, l.offset);
+        }
+      }
+    } catch (err) {
+      this.#d.log.warn({ err }, 'positions: could not compare topics with history; next check soon');
+    } finally {
+      this.#checking = false;
+    }
   }
 
   /** Compare one topic with History (shortly after the node started delivering it). */

@@ -273,6 +273,17 @@ export class PostgresHistory implements History {
     return { offset: last, epoch: row.epoch, firstRetained: row.first === null || row.first > last ? last + 1 : row.first };
   }
 
+  async latest(topics: readonly string[]): Promise<Map<string, { offset: number; epoch: string }>> {
+    const out = new Map<string, { offset: number; epoch: string }>();
+    if (topics.length === 0) return out;
+    const rows = await this.#db.query<{ topic: string; last_offset: number; epoch: string }>(
+      `SELECT topic, last_offset, epoch FROM ${this.#db.t('topics')} WHERE topic = ANY($1::text[])`,
+      [topics],
+    );
+    for (const r of rows) out.set(r.topic, { offset: Number(r.last_offset), epoch: r.epoch });
+    return out;
+  }
+
   /** Messages older than this (ms) are past the TTL: never replayed, even before trim() deletes them. */
   #oldestKept(): number {
     return this.#clock.now() - this.#limits.ttlS * 1000;

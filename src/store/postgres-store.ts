@@ -148,6 +148,10 @@ export class PostgresStore implements Store {
   async readHistory(topic: string, after: number, limit: number, maxBytes?: number): Promise<StoredMessage[]> {
     return this.#h.readHistory(topic, after, limit, maxBytes);
   }
+  async latest(topics: readonly string[]): Promise<Map<string, { offset: number; epoch: string }>> {
+    return this.#h.latest(topics);
+  }
+
   async topicState(topic: string): Promise<TopicState> {
     return this.#h.topicState(topic);
   }

@@ -553,6 +553,15 @@ export class SqliteStore implements Store {
     return { offset: last, epoch: t.epoch, firstRetained: first === null || first > last ? last + 1 : first };
   }
 
+  async latest(topics: readonly string[]): Promise<Map<string, { offset: number; epoch: string }>> {
+    const out = new Map<string, { offset: number; epoch: string }>();
+    for (const topic of topics) {
+      const t = this.#s.topic.get(topic) as { last_offset: number; epoch: string } | undefined;
+      if (t) out.set(topic, { offset: this.#syncedTo.get(topic) ?? t.last_offset, epoch: t.epoch });
+    }
+    return out;
+  }
+
   /** Messages older than this (ms) are past the TTL: never replayed, even before trim() deletes them. */
   #oldestKept(): number {
     return (this.#opts.clock ?? systemClock).now() - this.#opts.history.ttlS * 1000;

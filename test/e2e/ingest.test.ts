@@ -521,10 +521,19 @@ describe('health, metrics, unknown routes', () => {
   let h: Harness;
   afterEach(async () => h?.close());
 
-  it('GET /healthz → 200 {"status":"ok"}', async () => {
-    h = await startServer();
+  it('GET /healthz → 200 {"status":"ok"} with the node and its backends', async () => {
+    h = await startServer({ nodeId: 'n1' });
     const r = await h.fetchJson('/healthz');
-    expect({ status: r.status, body: r.body }).toEqual({ status: 200, body: { status: 'ok' } });
+    expect({ status: r.status, body: r.body }).toEqual({
+      status: 200,
+      body: {
+        status: 'ok',
+        node: 'n1',
+        store: { type: 'sqlite', ok: true },
+        broker: { type: 'memory', connected: true },
+        presence: { nodes: 1 },
+      },
+    });
     expect(r.headers.get('content-type')).toMatch(/^application\/json/);
   });
 

@@ -70,6 +70,13 @@ for (const impl of implementations) {
       const state = await s.topicState('odd');
       expect(state).toMatchObject({ offset: 25, epoch, firstRetained: 1 });
       expect(await s.topicState('never')).toEqual({ offset: 0, epoch, firstRetained: 1 });
+      // latest(): many topics in one call; a topic without messages is absent.
+      const latest = await s.latest(['odd', 'even', 'never']);
+      expect([...latest.entries()].sort()).toEqual([
+        ['even', { offset: 25, epoch }],
+        ['odd', { offset: 25, epoch }],
+      ]);
+      expect((await s.latest([])).size).toBe(0);
       await s.close();
       const again = await open({}, at);
       const hist = await again.readHistory('even', 20, 100);

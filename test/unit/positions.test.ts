@@ -83,6 +83,21 @@ describe('positions: in order, once, gaps filled from history', () => {
     await expect.poll(() => got, { timeout: 2000 }).toEqual([1, 2, 3, 4, 5, 6, 7]);
   });
 
+  it('checkAll recovers a lost last publication with nothing published after it', async () => {
+    const got = await setup();
+    const pubs = await append(3);
+    const other = await append(2, 'u');
+    positions!.track('t', 0, pubs[0]!.epoch);
+    positions!.track('u', 0, other[0]!.epoch);
+    positions!.accept(pubs[0]!);
+    positions!.accept(pubs[1]!); // offset 3 of t and all of u were lost by the broker
+    expect(got).toEqual([1, 2]);
+    await positions!.checkAll();
+    await expect.poll(() => got, { timeout: 2000 }).toEqual([1, 2, 3, 1, 2]);
+    expect(positions!.lastOf('t')).toBe(3);
+    expect(positions!.lastOf('u')).toBe(2);
+  });
+
   it('offsets no longer in history (trimmed) are skipped, never waited for forever', async () => {
     const got = await setup({ size: 2 });
     const pubs = await append(6);
