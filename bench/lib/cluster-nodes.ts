@@ -72,6 +72,7 @@ export interface StartNodes {
 
 export interface ClusterNode extends HubcastProc {
   nodeId: string;
+  logFile: string;
   profDir: string | undefined;
 }
 
@@ -82,16 +83,17 @@ export async function startNodes(children: Children, s: StartNodes): Promise<Clu
     const dir = subdir(s.dir, `node-${i}`);
     const nodeId = `bench-${String.fromCharCode(97 + i)}`;
     const profDir = s.cpuProf ? join(dir, 'cpu-prof') : undefined;
+    const logFile = join(dir, 'server.log');
     const proc = await startHubcast(children, {
       name: `hubcast(${nodeId})`,
       dataDir: s.dataDir(i),
-      logFile: join(dir, 'server.log'),
+      logFile,
       config: { ...nodeConfig(s.topology, nodeId), ...(s.config ?? {}) },
       nofile: s.nofile,
       cpu: s.cpu,
       ...(profDir ? { cpuProfDir: profDir } : {}),
     });
-    nodes.push({ ...proc, nodeId, profDir });
+    nodes.push({ ...proc, nodeId, logFile, profDir });
   }
   return nodes;
 }

@@ -27,7 +27,7 @@
  * `--cross-rate=R` (messages/s), `--broadcasts=K` (default 5), `--no-ingest`, `--cpu-prof` (every
  * node profiled: the busiest functions of A and B within the cross-node window, and of A during
  * the set-up and the broadcasts), `--pin` (nodes on CPU 0, workers on CPU 1),
- * `--no-presence-events` (nodes with cluster.presenceEvents=false: no join/leave control message
+ * `--connect-concurrency=N` (set-ups in flight per worker, default 64), `--no-presence-events` (nodes with cluster.presenceEvents=false: no join/leave control message
  * per subscribe), `--store=sqlite` (plumbing: three independent SQLite nodes on the in-memory
  * broker — nothing crosses nodes, so only the publishing node's subscribers are expected to receive).
  */
@@ -102,6 +102,8 @@ interface Sizes {
   broadcasts: number;
   settleMs: number;
   setupTimeoutMs: number;
+  /** Set-ups in flight per worker. */
+  connectConcurrency: number;
   ingest: IngestLoadConfig['levels'] | null;
 }
 
@@ -124,6 +126,7 @@ function sizes(ctx: ScenarioContext): Sizes {
     broadcasts: Math.round(num(ctx, '--broadcasts', q ? 2 : 5, 1, 100)),
     settleMs: q ? 500 : 2000,
     setupTimeoutMs: q ? 60_000 : 300_000,
+    connectConcurrency: Math.round(num(ctx, '--connect-concurrency', 64, 1, 1000)),
     ingest: ctx.flags.has('--no-ingest')
       ? null
       : q
@@ -276,7 +279,7 @@ function startWorkers(children: Children, dir: string, ports: number[], s: Sizes
   const cfg: ClusterHoldConfig = {
     ports,
     sources: SOURCES,
-    connectConcurrency: 64,
+    connectConcurrency: s.connectConcurrency,
     connectTimeoutMs: 30_000,
     setupTimeoutMs: s.setupTimeoutMs,
   };
@@ -335,6 +338,10 @@ interface ScaleRun {
   held: number[];
   rssBefore: (number | null)[];
   rssAfter: (number | null)[];
+  /** Connections held per node when `rssAfter` was read. */
+  heldAtSample: number[];
+  /** Per node: times it lost its cluster lease and closed every connection (1013), and how many it closed so. */
+  fences: { events: number; closed: number }[];
   nofile: (number | null)[];
   broadcasts: Broadcast[];
   gaps: number;
@@ -523,6 +530,10 @@ async function clusterRun(ctx: ScenarioContext, s: Sizes, topology: Topology, la
     );
     await sleep(s.settleMs);
     const rssAfter = nodes.map((x) => sampleProc(x.child.pid)?.rssMiB ?? null);
+    const heldAtSample = (await ask<Progress>(workers, { cmd: 'progress' }, 'progress', 'progress', 30_000)).reduce(
+      (acc, p) => acc.map((n, i) => n + (p.held[i] ?? 0)),
+      new Array<number>(NODES).fill(0),
+    );
     const broadcasts: Broadcast[] = [];
     const broadcastFrom = monoMs();
     const bdist = new Disturbance([...nodes.map((x) => x.child.pid), ...workers.map((w) => w.pid), ...backendPids()]);
@@ -564,6 +575,8 @@ async function clusterRun(ctx: ScenarioContext, s: Sizes, topology: Topology, la
       held: Array.from({ length: NODES }, (_, i) => sum(final.map((r) => r.conns[i]!.held))),
       rssBefore,
       rssAfter,
+      heldAtSample,
+      fences: readFences(nodes),
       nofile: nodes.map((x) => openFilesLimit(x.child.pid)),
       broadcasts,
       gaps: sum(final.flatMap((r) => r.conns.map((c) => c.gaps))) - cross.gaps,
@@ -606,6 +619,24 @@ async function clusterRun(ctx: ScenarioContext, s: Sizes, topology: Topology, la
     if (topology.store === 'postgres')
       await dropSchema(topology.schema).catch((err: unknown) => ctx.log(`  could not drop ${topology.schema}: ${String(err)}`));
   }
+}
+
+/** The "cluster lease lost" lines of each node's log (src/gateway/gateway.ts `fence()`): times, and connections closed. */
+function readFences(nodes: ClusterNode[]): { events: number; closed: number }[] {
+  return nodes.map((x) => {
+    let events = 0;
+    let closed = 0;
+    try {
+      for (const line of readFileSync(x.logFile, 'utf8').split('\n')) {
+        if (!line.includes('cluster lease lost')) continue;
+        events++;
+        closed += Number(/"connections":(\d+)/.exec(line)?.[1] ?? 0);
+      }
+    } catch {
+      // no log: nothing counted
+    }
+    return { events, closed };
+  });
 }
 
 /** One connection per token: before reusing nodes, wait (bounded) until they have let go of every connection. */
@@ -692,8 +723,10 @@ function clusterVariant(ctx: ScenarioContext, r: ClusterRun, s: Sizes): VariantR
   const incomplete = sum(sc.broadcasts.map((x) => x.expected - x.complete));
   const bFaults = missing + sc.gaps + sc.duplicates;
   const perNodeRss = sc.rssAfter.map((x, i) =>
-    x !== null && sc.rssBefore[i] !== null && sc.held[i] ? ((x - sc.rssBefore[i]!) * 1024) / sc.held[i]! : null,
+    x !== null && sc.rssBefore[i] !== null && sc.heldAtSample[i] ? ((x - sc.rssBefore[i]!) * 1024) / sc.heldAtSample[i]! : null,
   );
+  const heldSampled = sum(sc.heldAtSample);
+  const fenceEvents = sum(sc.fences.map((f) => f.events));
   const rssTotal = sum(sc.rssAfter.map((x, i) => (x ?? 0) - (sc.rssBefore[i] ?? 0)));
   const crossMissing = sum(r.cross.nodes.map((x) => Math.max(0, x.expected - x.deliveries)));
   const crossFaults = crossMissing + r.cross.gaps + r.cross.duplicates;
@@ -718,7 +751,7 @@ function clusterVariant(ctx: ScenarioContext, r: ClusterRun, s: Sizes): VariantR
       label: `time to connect, authenticate and subscribe all ${fmtN(sc.n)}`,
       value: sc.setupMs / 1000,
       unit: 's',
-      note: `${fmtN(Math.round((sum(sc.opened.map((o) => o.held)) * 1000) / Math.max(1, sc.setupMs)))} set-ups/s, ${WORKERS} workers × 64 at once`,
+      note: `${fmtN(Math.round((sum(sc.opened.map((o) => o.held)) * 1000) / Math.max(1, sc.setupMs)))} set-ups/s, ${WORKERS} workers × ${s.connectConcurrency} at once`,
     },
     {
       key: 'scale.setup_cpu',
@@ -731,10 +764,18 @@ function clusterVariant(ctx: ScenarioContext, r: ClusterRun, s: Sizes): VariantR
     },
     {
       key: 'scale.rss_per_conn',
-      label: 'server RSS per connection (all nodes: RSS growth ÷ connections held)',
-      value: held ? (rssTotal * 1024) / held : null,
+      label: 'server RSS per connection (all nodes: RSS growth ÷ connections held at the sample)',
+      value: heldSampled ? (rssTotal * 1024) / heldSampled : null,
       unit: 'KiB',
-      note: `per node ${perNodeRss.map((x) => (x === null ? 'n/a' : `${x.toFixed(2)} KiB`)).join(' / ')}; RSS ${sc.rssBefore.map((x) => x?.toFixed(0)).join('/')} → ${sc.rssAfter.map((x) => x?.toFixed(0)).join('/')} MiB`,
+      note: `${fmtN(heldSampled)} held at the sample; per node ${perNodeRss.map((x) => (x === null ? 'n/a' : `${x.toFixed(2)} KiB`)).join(' / ')}; RSS ${sc.rssBefore.map((x) => x?.toFixed(0)).join('/')} → ${sc.rssAfter.map((x) => x?.toFixed(0)).join('/')} MiB`,
+    },
+    {
+      key: 'scale.fenced',
+      label: 'nodes that lost their cluster lease (closing every connection with 1013)',
+      value: fenceEvents,
+      unit: '',
+      note: `per node ${sc.fences.map((f) => `${f.events} (${fmtN(f.closed)} closed)`).join(' / ')}: the "cluster lease lost" lines of the nodes' logs`,
+      target: { text: '0', met: fenceEvents === 0 },
     },
     {
       key: 'broadcast.last',
