@@ -1,4 +1,5 @@
 import type { Clock } from '../core/clock.ts';
+import { HubcastError } from '../core/errors.ts';
 import { isSecretFormat, sha256 } from '../core/ids.ts';
 import type { KeyRecord, Store } from '../store/store.ts';
 
@@ -23,14 +24,22 @@ export class KeyCheck {
     this.#max = opts.max ?? 1024;
   }
 
-  /** The key's record if `presented` is a valid, unrevoked key. */
+  /**
+   * The key's record if `presented` is a valid, unrevoked key. A store that cannot be read is
+   * `unavailable` (503, retry), never taken for a bad key.
+   */
   async find(presented: string | undefined): Promise<KeyRecord | undefined> {
     if (!isSecretFormat(presented)) return undefined;
     const hash = sha256(presented);
     const now = this.#clock.now();
     const hit = this.#known.get(hash);
     if (hit && hit.until > now) return hit.key;
-    const key = await this.#store.findKey(hash);
+    let key: KeyRecord | undefined;
+    try {
+      key = await this.#store.findKey(hash);
+    } catch (err) {
+      throw new HubcastError('unavailable', 'the key store is unavailable; nothing was stored', { cause: err, retryAfterS: 1 });
+    }
     if (!key) {
       this.#known.delete(hash);
       return undefined;

@@ -22,7 +22,12 @@ export function adminRoutes(
     const wait = d.failures.retryAfterS(ip);
     if (wait > 0) throw new HubcastError('rate_limited', undefined, { retryAfterS: wait });
     const bearer = readBearer(req.headers);
-    const key = bearer.kind === 'bearer' && isSecretFormat(bearer.token) ? await d.store.findKey(sha256(bearer.token)) : undefined;
+    let key;
+    try {
+      key = bearer.kind === 'bearer' && isSecretFormat(bearer.token) ? await d.store.findKey(sha256(bearer.token)) : undefined;
+    } catch (err) {
+      throw new HubcastError('unavailable', 'the key store is unavailable, try again', { cause: err, retryAfterS: 1 });
+    }
     if (!key || key.scope !== 'admin') {
       d.failures.fail(ip, { reason: 'invalid_key', msg: 'admin request rejected: missing or non-admin key' });
       throw new HubcastError('invalid_key', 'an admin-scope key is required (hubcast keys create --scope admin)');

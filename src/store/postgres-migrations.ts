@@ -57,6 +57,11 @@ CREATE TABLE ${s}.leases (name text PRIMARY KEY, holder text NOT NULL, expires_a
 CREATE TABLE ${s}.claims (key text PRIMARY KEY, expires_at timestamptz NOT NULL);
 `,
   },
+  {
+    version: 2,
+    name: 'client presence rights',
+    sql: (s) => `ALTER TABLE ${s}.clients ADD COLUMN IF NOT EXISTS presence text[] NOT NULL DEFAULT '{}';`,
+  },
 ];
 
 /** Creates the schema if missing and applies the migrations it lacks. Run inside a transaction. */

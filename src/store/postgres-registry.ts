@@ -8,6 +8,7 @@ interface ClientRow {
   secret_hash: string;
   subscribe: string[];
   publish: string[];
+  presence: string[];
   created_at: number;
   revoked_at: number | null;
 }
@@ -27,6 +28,7 @@ const toClient = (r: ClientRow): ClientRecord => ({
   secretHash: r.secret_hash,
   subscribe: r.subscribe,
   publish: r.publish,
+  presence: r.presence,
   createdAt: r.created_at,
   revokedAt: r.revoked_at,
 });
@@ -89,8 +91,8 @@ export class PostgresRegistry implements Registry {
 
   async createClient(c: ClientRecord): Promise<void> {
     await this.#db.query(
-      `INSERT INTO ${this.#db.t('clients')} (id, name, secret_hash, subscribe, publish, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-      [c.id, c.name, c.secretHash, c.subscribe, c.publish, c.createdAt, c.revokedAt],
+      `INSERT INTO ${this.#db.t('clients')} (id, name, secret_hash, subscribe, publish, presence, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+      [c.id, c.name, c.secretHash, c.subscribe, c.publish, c.presence ?? [], c.createdAt, c.revokedAt],
     );
   }
 

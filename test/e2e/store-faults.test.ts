@@ -66,6 +66,20 @@ describe('store failures: clear answers, nothing acknowledged that was not store
     expect(r.body.error.code).toBe('unavailable');
   });
 
+  it('ingest whose key lookup fails answers 503 unavailable (not 500, not 401); the admin routes too', async () => {
+    h = await start();
+    const admin = await h.createKey('ops', 'admin');
+    faulty.fail.add('findKey');
+    const r = await h.ingest('t.k', 1);
+    expect(r.status).toBe(503);
+    expect(r.body.error.code).toBe('unavailable');
+    const p = await h.fetchJson('/topics/t.k/presence', { headers: { authorization: `Bearer ${admin}` } });
+    expect(p.status).toBe(503);
+    expect(p.body.error.code).toBe('unavailable');
+    faulty.fail.clear();
+    expect((await h.ingest('t.k', 2)).status).toBe(202);
+  });
+
   it('a connection that cannot be recorded (presence registry down) is refused 503 before the 101; others keep receiving', async () => {
     h = await start();
     const a = await h.connect(await h.register(await h.createClient()));

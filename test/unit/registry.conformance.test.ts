@@ -82,6 +82,10 @@ for (const impl of implementations) {
       await s.createClient(client('c1'));
       await s.createToken(tok('h1', 'c1', 1));
       expect(await s.getClient('c1')).toMatchObject({ id: 'c1', subscribe: ['a.>'], publish: [], createdAt: 1, revokedAt: null });
+      // Presence rights are kept (absent = none).
+      await s.createClient({ ...client('c2'), presence: ['room.>'] });
+      expect((await other.getClient('c2'))?.presence).toEqual(['room.>']);
+      expect((await other.getClient('c1'))?.presence ?? []).toEqual([]);
       expect(await s.getClient('nope')).toBeUndefined();
       expect(await other.revokeClient('c1', 5)).toBe(true);
       expect(await other.revokeClient('c1', 6)).toBe(false);
@@ -89,7 +93,7 @@ for (const impl of implementations) {
       expect(await s.getToken('h1')).toBeUndefined();
       expect((await s.pollChanges()).revokedClients).toEqual(['c1']);
       expect((await s.pollChanges()).revokedClients).toEqual([]);
-      expect(await s.listClients()).toHaveLength(1);
+      expect(await s.listClients()).toHaveLength(2);
       await s.close();
       await other.close();
     });
