@@ -12,6 +12,8 @@
  * --keep    keep the temporary folders (server logs, data dirs, CPU profiles)
  * Other --flags are passed to the scenarios (flood: --slow-hash, --variants=a,b, --cpu-prof).
  * fanout, latency, topics: --contenders=a,b, --sizes=N,N (fanout), --cpu-prof[=all] (see bench/README.md).
+ * cluster: --brokers=redis,nats,postgres, --cluster-n=N, --cross-n/m/rate, --store=sqlite (see bench/README.md).
+ * Scenarios are found, not listed: every bench/scenarios/<name>.ts is one (`cluster` included).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';

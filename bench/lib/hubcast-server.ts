@@ -21,7 +21,8 @@ export interface HubcastStart {
   cpuProfDir?: string;
   /** RLIMIT_NOFILE to ask for (raised as far as the hard limit allows). */
   nofile?: number;
-  cpu?: number;
+  /** Pin to this CPU (default 0); null: not pinned (the cluster scenario's nodes share both cores). */
+  cpu?: number | null;
   /** Extra Node flags (`--import` of a probe). */
   nodeArgs?: string[];
   /** Open an IPC channel to the server (a probe answering on it). */
@@ -38,7 +39,7 @@ export async function startHubcast(children: Children, s: HubcastStart): Promise
     script: CLI_MAIN,
     args: ['start', '--host', '127.0.0.1', '--port', String(port), '--data-dir', s.dataDir],
     nodeArgs: [...(s.nodeArgs ?? []), ...(s.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${s.cpuProfDir}`] : [])],
-    cpu: s.cpu ?? 0,
+    ...(s.cpu === null ? {} : { cpu: s.cpu ?? 0 }),
     env,
     logFile: s.logFile,
     ...(s.nofile ? { nofile: s.nofile } : {}),

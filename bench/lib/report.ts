@@ -83,9 +83,10 @@ function comparisonTable(variants: VariantResult[]): string {
 }
 
 function targetsTable(variants: VariantResult[]): string {
-  const keys = variants[0]!.figures.filter((f) => f.target).map((f) => f.key);
+  // Every variant's targets (variants of one scenario may measure different things), in order of first appearance.
+  const keys = [...new Set(variants.flatMap((v) => v.figures.filter((f) => f.target).map((f) => f.key)))];
   const rows = keys.map((key) => {
-    const f0 = variants[0]!.figures.find((f) => f.key === key)!;
+    const f0 = variants.map((v) => v.figures.find((f) => f.key === key && f.target)).find((f) => f)!;
     return [
       `${f0.label}: ${f0.target!.text}`,
       ...variants.map((v) => {
@@ -115,7 +116,10 @@ export function renderMarkdown(info: RunInfo, result: ScenarioResult | undefined
   out.push('## Targets', '', targetsTable(result.variants), '');
   for (const v of result.variants) out.push(`- **${v.label}**: ${verdict(v)}.`);
   out.push('');
-  if (result.variants.length > 1) out.push('## Side by side', '', comparisonTable(result.variants), '');
+  // Side by side: the variants that measure what the first one does (not, e.g., another experiment of the same scenario).
+  const keys = new Set(result.variants[0]!.figures.map((f) => f.key));
+  const comparable = result.variants.filter((v) => v.figures.some((f) => keys.has(f.key)));
+  if (comparable.length > 1) out.push('## Side by side', '', comparisonTable(comparable), '');
   for (const v of result.variants) {
     out.push(`## ${v.label}`, '', v.description, '', variantTable(v), '');
     for (const n of v.notes) out.push(`- ${n}`);
