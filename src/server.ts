@@ -100,14 +100,24 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
   const broker = createBroker(config, log.child({ component: 'broker' }));
   const nodeId = config.nodeId;
   const instanceId = randomId('i_');
-  // Fan-out of this node's publications: its own subscribers at once (the broker's echo, if any, is
-  // dropped by Positions), every other node through the broker. The memory broker is this node.
+  // Fan-out of this node's publications: every other node through the broker first, then this
+  // node's own subscribers (the broker's echo, if any, is dropped by Positions). The local write is a
+  // microtask queued after the broker's own flush (nats.js flushes in a microtask, ioredis at once),
+  // so the other nodes are not kept waiting while this one writes to thousands of sockets.
+  // Microtasks run in order: publications still reach Positions in the order they were committed.
+  // The memory broker is this node.
   const fanout =
     config.broker.type === 'memory'
       ? (pub: Publication) => broker.publish(pub)
       : (pub: Publication) => {
-          gw.positions.accept(pub);
           broker.publish(pub);
+          queueMicrotask(() => {
+            try {
+              gw.positions.accept(pub);
+            } catch (err) {
+              log.error({ err, topic: pub.topic }, 'local fan-out failed');
+            }
+          });
         };
   const publisher = new Publisher({
     store,

@@ -18,6 +18,7 @@ export class Hub {
   readonly #index = new SubscriptionIndex<Peer>();
   /** Local subscriptions per topic or pattern: the broker's interest follows 0 ↔ 1. */
   readonly #refs = new Map<string, number>();
+  readonly #watchers = new Map<string, Set<Peer>>();
   readonly #onDelivered: (count: number) => void;
   readonly #interest: HubInterest | undefined;
 
@@ -73,12 +74,24 @@ export class Hub {
     this.#onDelivered(targets.size);
   }
 
-  /** Local connections subscribed to `topicOrPattern` exactly (presence events). */
-  subscribersOf(topicOrPattern: string): readonly Peer[] {
-    const out: Peer[] = [];
-    const targets = this.#index.match(topicOrPattern);
-    if (targets) for (const p of targets) if (p.subs.has(topicOrPattern)) out.push(p);
-    return out;
+  /** `peer` wants join / leave events of `topicOrPattern` (it subscribed with `presence: true`). */
+  watch(peer: Peer, topicOrPattern: string): void {
+    let set = this.#watchers.get(topicOrPattern);
+    if (!set) this.#watchers.set(topicOrPattern, (set = new Set()));
+    set.add(peer);
+  }
+
+  unwatch(peer: Peer, topicOrPattern: string): void {
+    const set = this.#watchers.get(topicOrPattern);
+    if (set?.delete(peer) && set.size === 0) this.#watchers.delete(topicOrPattern);
+  }
+
+  /**
+   * Local connections that want join / leave events of `topicOrPattern`: a set of their own, so that
+   * an event costs O(watchers), not O(subscribers) — every subscribe in the cluster makes one.
+   */
+  watchersOf(topicOrPattern: string): ReadonlySet<Peer> | undefined {
+    return this.#watchers.get(topicOrPattern);
   }
 
   get subscriptionCount(): number {

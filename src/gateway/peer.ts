@@ -127,8 +127,6 @@ export class Peer implements RequestQueueIo {
   closed = false;
   /** Its presence claim was released (close, forbid): done once. */
   released = false;
-  /** Topics whose join/leave events this connection asked for (`subscribe` with `presence: true`). */
-  presenceEvents: Set<string> | undefined;
 
   constructor(init: PeerInit) {
     this.id = init.id;

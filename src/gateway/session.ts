@@ -203,7 +203,7 @@ export class Session {
   #joined(peer: Peer, topic: string, events: boolean): void {
     const { presence, config } = this.#d;
     presence.join(peer.id, topic, Date.now());
-    if (events) (peer.presenceEvents ??= new Set()).add(topic);
+    if (events) this.#d.hub.watch(peer, topic);
     if (config.cluster.presenceEvents) this.#announce(peer, 'join', topic);
   }
 
@@ -212,7 +212,7 @@ export class Session {
     const { presence, config } = this.#d;
     for (const topic of topics) {
       if (!peer.released) presence.leave(peer.id, topic);
-      peer.presenceEvents?.delete(topic);
+      this.#d.hub.unwatch(peer, topic);
       if (config.cluster.presenceEvents) this.#announce(peer, 'leave', topic);
     }
   }
@@ -224,8 +224,10 @@ export class Session {
 
   /** A join or leave anywhere in the cluster: a frame to each local connection that asked for them. */
   presenceEvent(msg: ControlMessage & { op: 'presence' }): void {
-    for (const peer of this.#d.hub.subscribersOf(msg.topic)) {
-      if (peer.id === msg.connectionId || !peer.presenceEvents?.has(msg.topic)) continue;
+    const watchers = this.#d.hub.watchersOf(msg.topic);
+    if (!watchers) return;
+    for (const peer of watchers) {
+      if (peer.id === msg.connectionId) continue;
       peer.sendText(controlFrame(msg.event, { topic: msg.topic, client_id: msg.clientId, connection_id: msg.connectionId }));
     }
   }

@@ -62,6 +62,52 @@ CREATE TABLE ${s}.claims (key text PRIMARY KEY, expires_at timestamptz NOT NULL)
     name: 'client presence rights',
     sql: (s) => `ALTER TABLE ${s}.clients ADD COLUMN IF NOT EXISTS presence text[] NOT NULL DEFAULT '{}';`,
   },
+  {
+    version: 3,
+    name: 'claim_connection: a connection claim in one round trip',
+    // What PostgresPresence.claim did in five statements of a transaction (lock, read, check, delete
+    // replaced, insert), as one call: each round trip costs a connecting client's node CPU. PL/pgSQL
+    // takes a fresh snapshot per statement, so the reads after the lock see every earlier claim.
+    sql: (s) => `
+CREATE FUNCTION ${s}.claim_connection(p_id text, p_client text, p_token text, p_node text, p_at bigint, p_addr text,
+  p_replace boolean, p_max int, p_locks text[]) RETURNS jsonb LANGUAGE plpgsql AS $fn$
+DECLARE
+  l text;
+  h jsonb;
+  others bigint;
+BEGIN
+  FOREACH l IN ARRAY p_locks LOOP
+    PERFORM pg_advisory_xact_lock(hashtextextended(l, 0));
+  END LOOP;
+  SELECT jsonb_agg(jsonb_build_object('id', c.id, 'client_id', c.client_id, 'token_hash', c.token_hash, 'node_id', c.node_id,
+      'connected_at', c.connected_at, 'remote_address', c.remote_address) ORDER BY c.connected_at, c.id)
+    INTO h FROM ${s}.connections c JOIN ${s}.nodes n ON n.node_id = c.node_id AND n.expires_at > now()
+    WHERE c.token_hash = p_token;
+  IF h IS NOT NULL AND NOT p_replace THEN
+    RETURN jsonb_build_object('ok', false, 'reason', 'duplicate', 'holders', h);
+  END IF;
+  IF p_max > 0 THEN
+    SELECT count(*) INTO others FROM ${s}.connections c JOIN ${s}.nodes n ON n.node_id = c.node_id AND n.expires_at > now()
+      WHERE c.client_id = p_client AND c.token_hash <> p_token;
+    IF others >= p_max THEN
+      RETURN jsonb_build_object('ok', false, 'reason', 'client_limit');
+    END IF;
+  END IF;
+  IF h IS NOT NULL THEN
+    DELETE FROM ${s}.subscriptions WHERE connection_id IN (SELECT x->>'id' FROM jsonb_array_elements(h) x);
+    DELETE FROM ${s}.connections WHERE id IN (SELECT x->>'id' FROM jsonb_array_elements(h) x);
+  END IF;
+  INSERT INTO ${s}.connections (id, client_id, token_hash, node_id, connected_at, remote_address)
+    SELECT p_id, p_client, p_token, p_node, p_at, p_addr
+    WHERE EXISTS (SELECT 1 FROM ${s}.nodes WHERE node_id = p_node AND expires_at > now());
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'presence: the lease of node % has expired; not claiming', p_node;
+  END IF;
+  RETURN jsonb_build_object('ok', true, 'holders', h);
+END
+$fn$;
+`,
+  },
 ];
 
 /** Creates the schema if missing and applies the migrations it lacks. Run inside a transaction. */

@@ -243,37 +243,27 @@ export class PostgresPresence implements Presence {
   async claim(conn: ConnectionRecord, opts: { replace: boolean; maxPerClient: number }): Promise<ClaimResult> {
     this.#started();
     const limit = opts.maxPerClient > 0;
-    return this.#db.tx(async (c): Promise<ClaimResult> => {
-      const locks = [...(limit ? [this.#db.lockName('client', conn.clientId)] : []), this.#db.lockName('token', conn.tokenHash)];
-      await c.query('SELECT pg_advisory_xact_lock(hashtextextended(l, 0)) FROM unnest($1::text[]) WITH ORDINALITY AS u(l, i) ORDER BY i', [
+    const locks = [...(limit ? [this.#db.lockName('client', conn.clientId)] : []), this.#db.lockName('token', conn.tokenHash)];
+    // One round trip (migration 3): lock, check, replace and insert in the function's transaction.
+    const [row] = await this.#db.query<{ r: { ok: boolean; reason?: 'duplicate' | 'client_limit'; holders: ConnRow[] | null } }>(
+      `SELECT ${this.#t('claim_connection')}($1, $2, $3, $4, $5, $6, $7, $8, $9) AS r`,
+      [
+        conn.id,
+        conn.clientId,
+        conn.tokenHash,
+        conn.nodeId,
+        conn.connectedAt,
+        conn.remoteAddress,
+        opts.replace,
+        limit ? opts.maxPerClient : 0,
         locks,
-      ]);
-      const rows = (
-        await c.query<Partial<ConnRow> & { others: number | null }>(
-          `SELECT h.*, CASE WHEN $3 THEN (SELECT count(*) FROM ${this.#t('connections')} c ${this.#live}
-              WHERE c.client_id = $2 AND c.token_hash <> $1) END AS others
-           FROM (SELECT 1) one LEFT JOIN (SELECT c.* FROM ${this.#t('connections')} c ${this.#live} WHERE c.token_hash = $1) h ON true`,
-          [conn.tokenHash, conn.clientId, limit],
-        )
-      ).rows;
-      const holders = rows.filter((r) => r.id !== null && r.id !== undefined).map((r) => toConn(r as ConnRow));
-      const holder = holders[0];
-      if (holder && !opts.replace) return { ok: false, reason: 'duplicate', holder };
-      if (limit && rows[0]!.others! >= opts.maxPerClient) return { ok: false, reason: 'client_limit' };
-      if (holders.length)
-        await c.query(
-          `WITH gone AS (DELETE FROM ${this.#t('connections')} WHERE id = ANY($1::text[]) RETURNING id)
-           DELETE FROM ${this.#t('subscriptions')} WHERE connection_id IN (SELECT id FROM gone)`,
-          [holders.map((h) => h.id)],
-        );
-      const ins = await c.query(
-        `INSERT INTO ${this.#t('connections')} (id, client_id, token_hash, node_id, connected_at, remote_address)
-         SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM ${this.#t('nodes')} WHERE node_id = $4 AND expires_at > now())`,
-        [conn.id, conn.clientId, conn.tokenHash, conn.nodeId, conn.connectedAt, conn.remoteAddress],
-      );
-      if (ins.rowCount !== 1) throw new Error(`presence: the lease of node ${conn.nodeId} has expired; not claiming`);
-      return holder ? { ok: true, replaced: holder } : { ok: true };
-    });
+      ],
+    );
+    const r = row!.r;
+    const holder = r.holders?.length ? toConn(r.holders[0]!) : undefined;
+    if (!r.ok)
+      return r.reason === 'duplicate' ? { ok: false, reason: 'duplicate', holder: holder! } : { ok: false, reason: 'client_limit' };
+    return holder ? { ok: true, replaced: holder } : { ok: true };
   }
 
   async release(connectionId: string): Promise<void> {

@@ -224,7 +224,7 @@ describe.skipIf(!pgUp)('History on PostgreSQL: several nodes', () => {
     await c.connect();
     try {
       const { rows } = await c.query(`SELECT version FROM "${schema}".schema_migrations`);
-      expect(rows).toEqual([{ version: 1 }, { version: 2 }]);
+      expect(rows).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }]);
     } finally {
       await c.end();
     }
