@@ -1,8 +1,23 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism, release, totalmem } from 'node:os';
 import type { Machine } from './types.ts';
 
 export const TASKSET = '/usr/bin/taskset';
+
+/**
+ * Moves a running process (all its threads) to `cpus` (e.g. "0", "0-1"); false where taskset is
+ * missing or refuses. For a phase that places processes differently from how they started.
+ */
+export function setAffinity(pid: number, cpus: string): boolean {
+  if (!existsSync(TASKSET) || pid <= 0) return false;
+  try {
+    execFileSync(TASKSET, ['-a', '-p', '-c', cpus, String(pid)], { stdio: 'ignore', timeout: 5000 });
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 function cpuModel(): string {
   try {

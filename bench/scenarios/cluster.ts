@@ -6,6 +6,10 @@
  *    POSTed to A at a steady rate: latency p99 (publisher's CLOCK_MONOTONIC stamp in the payload to
  *    receipt) and server CPU per delivery (/proc utime + stime of each node over the window ÷ its
  *    deliveries) on B (the other node) against A (the publishing node, the same run's baseline).
+ *    Twice: a light load (`--lat-n`, 10 per node) judges the latency of the hop; a heavy one
+ *    (`--cross-n`, 2,000 per node) the CPU per delivery (its latencies are shown: there, on two
+ *    cores, the workers reading 4,000 frames per message are the queue). A and B are pinned to a
+ *    core each for this phase (as on machines of their own); the workers are interleaved A, B.
  * 2. Scale: 50,000 authenticated, subscribed connections across the three nodes (each its own
  *    token, ~16,700 per node: one process may hold at most 20,000 file descriptors here), held by
  *    three workers: time to set up all, server CPU per set-up, RSS per connection per node; then K
@@ -23,7 +27,8 @@
  * the machine is measured (lib/disturbance.ts) and reported beside the figures.
  *
  * Flags: `--brokers=redis,nats,postgres` (default redis: one cluster run per broker), `--cluster-n=N`
- * (default 50,000; quick 600), `--cross-n=N` (subscribers per node, default 2,000), `--cross-m=M`,
+ * (default 50,000; quick 600), `--cross-n=N` (subscribers per node, default 2,000), `--lat-n=N`
+ * (subscribers per node of the light phase, default 10), `--cross-m=M`,
  * `--cross-rate=R` (messages/s), `--broadcasts=K` (default 5), `--no-ingest`, `--cpu-prof` (every
  * node profiled: the busiest functions of A and B within the cross-node window, and of A during
  * the set-up and the broadcasts), `--pin` (nodes on CPU 0, workers on CPU 1),
@@ -32,6 +37,7 @@
  * broker — nothing crosses nodes, so only the publishing node's subscribers are expected to receive).
  */
 import { mkdirSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HttpPipeline } from '../contenders/http-pipeline.ts';
@@ -53,7 +59,7 @@ import type { ClusterHoldCommand, ClusterHoldConfig, Opened, Progress, Report } 
 import { planSeed, writeSeed, type SeedPlan } from '../lib/cluster-seed.ts';
 import { hotFunctions, type HotSummary, type ProfileWindow } from '../lib/cpu-profile.ts';
 import { cpuMark, MAX_OTHER_LOAD, otherLoadPct, type CpuMark } from '../lib/disturbance.ts';
-import { waitForQuiet } from '../lib/machine.ts';
+import { setAffinity, waitForQuiet } from '../lib/machine.ts';
 import { mergeHistograms } from '../lib/histogram.ts';
 import { scrapeMetrics, subdir } from '../lib/hubcast-server.ts';
 import { Children, sampleProc, type Child } from '../lib/procs.ts';
@@ -96,6 +102,8 @@ const BROKER_LABEL: Record<BrokerKind, string> = { redis: 'Redis', nats: 'NATS',
 interface Sizes {
   n: number;
   crossN: number;
+  /** Subscribers per node of the light cross-node phase (the latency target). */
+  latN: number;
   crossM: number;
   crossRate: number;
   crossWarm: number;
@@ -120,6 +128,7 @@ function sizes(ctx: ScenarioContext): Sizes {
   return {
     n: Math.round(num(ctx, '--cluster-n', q ? 600 : 50_000, NODES, NODES * PER_PROCESS_MAX)),
     crossN: Math.round(num(ctx, '--cross-n', q ? 100 : 2000, 1, 5000)),
+    latN: Math.round(num(ctx, '--lat-n', q ? 5 : 10, 1, 5000)),
     crossM: Math.round(num(ctx, '--cross-m', q ? 50 : 300, 1, 100_000)),
     crossRate: num(ctx, '--cross-rate', q ? 50 : 10, 1, 10_000),
     crossWarm: q ? 5 : 20,
@@ -239,17 +248,16 @@ async function openAll(
   tokens: string[],
   nodes: number[],
   timeoutMs: number,
+  /** The worker of each token; default: consecutive equal shares. */
+  workerOf?: (i: number) => number,
 ): Promise<{ opened: Opened[]; ms: number }> {
   const per = Math.ceil(tokens.length / workers.length);
+  const pick = workerOf ?? ((i: number) => Math.floor(i / per));
   const started = monoMs();
-  workers.forEach((w, k) =>
-    cmd(w, {
-      cmd: 'open',
-      topic,
-      tokens: tokens.slice(k * per, (k + 1) * per),
-      nodes: nodes.slice(k * per, (k + 1) * per),
-    }),
-  );
+  workers.forEach((w, k) => {
+    const mine = tokens.map((_, i) => i).filter((i) => pick(i) === k);
+    cmd(w, { cmd: 'open', topic, tokens: mine.map((i) => tokens[i]!), nodes: mine.map((i) => nodes[i]!) });
+  });
   const opened = await Promise.all(workers.map(async (w) => (await w.next<{ opened: Opened }>('opened', timeoutMs)).opened));
   return { opened, ms: Math.round(monoMs() - started) };
 }
@@ -359,6 +367,9 @@ interface ClusterRun {
   topology: Topology;
   seedMs: number;
   tokens: number;
+  /** Cross-node delivery at a light load (`--lat-n` per node): the hop's own latency. */
+  latency: CrossRun;
+  /** Cross-node delivery at a heavy load (`--cross-n` per node): CPU per delivery, latency under load. */
   cross: CrossRun;
   scale: ScaleRun;
   /** Node A's busiest functions during the broadcasts and during the set-up of the connections (--cpu-prof). */
@@ -389,7 +400,7 @@ async function clusterRun(ctx: ScenarioContext, s: Sizes, topology: Topology, la
   let nodes: ClusterNode[] = [];
   try {
     // ---- seed
-    const tokens = s.n + 2 * s.crossN;
+    const tokens = s.n + 2 * s.crossN + 2 * s.latN;
     const plan: SeedPlan = await planSeed({ tokens, subscribe: ['bench.>'], name: 'bench-cluster' });
     const dataDirs = Array.from({ length: NODES }, (_, i) => subdir(dir, `node-${i}`, 'data'));
     let seedMs = 0;
@@ -416,90 +427,117 @@ async function clusterRun(ctx: ScenarioContext, s: Sizes, topology: Topology, la
     const publisher = pub.p;
     let seq = 0;
 
-    // ---- 1. cross-node delivery cost: N on A (node 0), N on B (node 1), publishing to A
-    ctx.log(`-- cross-node: ${fmtN(s.crossN)} subscribers on A and on B, ${fmtN(s.crossM)} messages to A at ${s.crossRate}/s`);
-    const crossTokens = plan.tokens.slice(s.n, s.n + 2 * s.crossN);
-    const crossNodes = crossTokens.map((_, k) => (k < s.crossN ? 0 : 1));
-    const co = await openAll(workers, CROSS_TOPIC, crossTokens, crossNodes, s.setupTimeoutMs + 30_000);
-    const coHeld = sum(co.opened.map((o) => o.held));
-    ctx.log(`  ${fmtN(coHeld)} of ${fmtN(crossTokens.length)} subscribed in ${co.ms} ms`);
-    if (coHeld === 0) throw new Error(`no cross-node subscriber could connect: ${fmtRecord(addRecords(co.opened.map((o) => o.failures)))}`);
-    await sleep(s.settleMs);
-    // Warm-up (not measured): code paths compiled, and the broker's interest in place on B.
-    await ask(workers, { cmd: 'track', from: seq, to: seq + s.crossWarm }, 'tracking', 'type', 30_000);
-    const warmAt = monoMs();
-    for (let i = 0; i < s.crossWarm; i++) {
-      await sleepUntil(warmAt + (i * 1000) / s.crossRate);
-      void publisher.publish(ports[0]!, CROSS_TOPIC, seq++);
-    }
-    const warm = await waitDone(workers, expect, 30_000);
-    if (warm.held.some((h, i) => expect[i] && warm.done[i]! < h))
-      ctx.log(`  warm-up: not every subscriber got the warm-up messages (${JSON.stringify(warm)}); measuring anyway`);
-    const from = seq;
-    const to = seq + s.crossM;
-    await ask(workers, { cmd: 'track', from, to }, 'tracking', 'type', 30_000);
-    const backends = backendPids();
-    const dist = new Disturbance([...nodes.map((x) => x.child.pid), ...workers.map((w) => w.pid), ...backends]);
-    const backA = cpuOf(backends);
-    const cpuA = nodes.map((x) => sampleProc(x.child.pid));
-    dist.start();
-    const t0 = monoMs();
-    const pending: Promise<unknown>[] = [];
-    for (let i = 0; i < s.crossM; i++) {
-      await sleepUntil(t0 + (i * 1000) / s.crossRate);
-      pending.push(publisher.publish(ports[0]!, CROSS_TOPIC, seq++));
-    }
-    const publishMs = Math.round(monoMs() - t0);
-    await Promise.all(pending);
-    const waited = await waitDone(workers, expect, 30_000 + (s.crossM * 1000) / s.crossRate);
-    const cpuZ = nodes.map((x) => sampleProc(x.child.pid));
-    const crossOther = dist.stop();
-    const backendCpuS = cpuDelta(backA, cpuOf(backends));
-    const crossWindow: ProfileWindow = { fromUs: t0 * 1000, toUs: monoMs() * 1000 };
-    const reports = await ask<Report>(workers, { cmd: 'report' }, 'report', 'report', 60_000);
-    const cross: CrossRun = {
-      n: s.crossN,
-      m: s.crossM,
-      rate: s.crossRate,
-      published: s.crossM,
-      publishMs,
-      nodes: Array.from({ length: NODES }, (_, i) => {
-        const held = sum(reports.map((r) => r.conns[i]!.held));
-        const deliveries = sum(reports.map((r) => sum(r.nodes[i]!.count)));
-        const expected = expect[i] ? held * s.crossM : 0;
-        const a = cpuA[i];
-        const z = cpuZ[i];
-        return {
-          deliveries,
-          expected,
-          latency: mergeHistograms(reports.map((r) => r.nodes[i]!.latency)).summary(Math.max(0, expected - deliveries)),
-          cpuS: a && z ? z.cpuS - a.cpuS : null,
-          held,
-          complete: sum(reports.map((r) => r.conns[i]!.complete)),
-        };
-      }),
-      gaps: sum(reports.flatMap((r) => r.conns.map((c) => c.gaps))),
-      duplicates: sum(reports.flatMap((r) => r.conns.map((c) => c.duplicates))),
-      waitedMs: waited.ms,
-      backendCpuS,
-      otherLoad: crossOther,
-      profiles: [],
-      window: crossWindow,
+    // ---- 1. cross-node delivery: N on A (node 0), N on B (node 1), publishing to A — twice: light
+    // (the latency of the hop) and heavy (the CPU per delivery, and the latency under that load).
+    let gapsSoFar = 0;
+    let duplicatesSoFar = 0;
+    let tokenAt = s.n;
+    const crossPhase = async (light: boolean, cn: number, cm: number, rate: number): Promise<CrossRun> => {
+      const what = light ? 'light' : 'heavy';
+      ctx.log(`-- cross-node (${what}): ${fmtN(cn)} subscribers on A and on B, ${fmtN(cm)} messages to A at ${rate}/s`);
+      const crossTokens = plan.tokens.slice(tokenAt, tokenAt + 2 * cn);
+      tokenAt += 2 * cn;
+      // Alternating A, B: each worker holds as many subscribers of A as of B, so that a worker's own
+      // turn on the CPU colours both sides alike (with A's in some workers and B's in others, the
+      // figure compared the workers' scheduling, not the nodes).
+      const crossNodes = crossTokens.map((_, k) => k % 2);
+      // Light: A's subscribers in one worker, B's in another (a worker reading both would serve B's
+      // copies after A's, which arrive a hop earlier — its own queue, not the hub's); heavy: all workers.
+      const workerOf = light && workers.length >= 2 ? (k: number) => k % 2 : undefined;
+      const co = await openAll(workers, CROSS_TOPIC, crossTokens, crossNodes, s.setupTimeoutMs + 30_000, workerOf);
+      const coHeld = sum(co.opened.map((o) => o.held));
+      ctx.log(`  ${fmtN(coHeld)} of ${fmtN(crossTokens.length)} subscribed in ${co.ms} ms`);
+      if (coHeld === 0)
+        throw new Error(`no cross-node subscriber could connect: ${fmtRecord(addRecords(co.opened.map((o) => o.failures)))}`);
+      // Each node of the comparison on a core of its own, as if on its own machine (the workers, the
+      // backends and C float): unpinned, the publishing node A, busy with its own fan-out when B's copy
+      // arrives, kept one core while B shared the other with the workers, and B's figure measured that.
+      const placed = !pin && setAffinity(nodes[0]!.child.pid, '0') && setAffinity(nodes[1]!.child.pid, '1');
+      await sleep(s.settleMs);
+      // Warm-up (not measured): code paths compiled, and the broker's interest in place on B.
+      await ask(workers, { cmd: 'track', from: seq, to: seq + s.crossWarm }, 'tracking', 'type', 30_000);
+      const warmAt = monoMs();
+      for (let i = 0; i < s.crossWarm; i++) {
+        await sleepUntil(warmAt + (i * 1000) / rate);
+        void publisher.publish(ports[0]!, CROSS_TOPIC, seq++);
+      }
+      const warm = await waitDone(workers, expect, 30_000);
+      if (warm.held.some((h, i) => expect[i] && warm.done[i]! < h))
+        ctx.log(`  warm-up: not every subscriber got the warm-up messages (${JSON.stringify(warm)}); measuring anyway`);
+      const from = seq;
+      const to = seq + cm;
+      await ask(workers, { cmd: 'track', from, to }, 'tracking', 'type', 30_000);
+      const backends = backendPids();
+      const dist = new Disturbance([...nodes.map((x) => x.child.pid), ...workers.map((w) => w.pid), ...backends]);
+      const backA = cpuOf(backends);
+      const cpuA = nodes.map((x) => sampleProc(x.child.pid));
+      dist.start();
+      const t0 = monoMs();
+      const pending: Promise<unknown>[] = [];
+      for (let i = 0; i < cm; i++) {
+        await sleepUntil(t0 + (i * 1000) / rate);
+        pending.push(publisher.publish(ports[0]!, CROSS_TOPIC, seq++));
+      }
+      const publishMs = Math.round(monoMs() - t0);
+      await Promise.all(pending);
+      const waited = await waitDone(workers, expect, 30_000 + (cm * 1000) / rate);
+      const cpuZ = nodes.map((x) => sampleProc(x.child.pid));
+      const crossOther = dist.stop();
+      const backendCpuS = cpuDelta(backA, cpuOf(backends));
+      const crossWindow: ProfileWindow = { fromUs: t0 * 1000, toUs: monoMs() * 1000 };
+      const reports = await ask<Report>(workers, { cmd: 'report' }, 'report', 'report', 60_000);
+      const cross: CrossRun = {
+        n: cn,
+        m: cm,
+        rate: rate,
+        published: cm,
+        publishMs,
+        nodes: Array.from({ length: NODES }, (_, i) => {
+          const held = sum(reports.map((r) => r.conns[i]!.held));
+          const deliveries = sum(reports.map((r) => sum(r.nodes[i]!.count)));
+          const expected = expect[i] ? held * cm : 0;
+          const a = cpuA[i];
+          const z = cpuZ[i];
+          return {
+            deliveries,
+            expected,
+            latency: mergeHistograms(reports.map((r) => r.nodes[i]!.latency)).summary(Math.max(0, expected - deliveries)),
+            cpuS: a && z ? z.cpuS - a.cpuS : null,
+            held,
+            complete: sum(reports.map((r) => r.conns[i]!.complete)),
+          };
+        }),
+        // The workers count since they started: this phase's own.
+        gaps: sum(reports.flatMap((r) => r.conns.map((c) => c.gaps))) - gapsSoFar,
+        duplicates: sum(reports.flatMap((r) => r.conns.map((c) => c.duplicates))) - duplicatesSoFar,
+        waitedMs: waited.ms,
+        backendCpuS,
+        otherLoad: crossOther,
+        profiles: [],
+        window: crossWindow,
+      };
+      for (const [i, x] of cross.nodes.entries())
+        if (x.held)
+          ctx.log(
+            `  node ${nodes[i]!.nodeId}: ${fmtN(x.deliveries)} of ${fmtN(x.expected)} deliveries, p99 ${x.latency.p99?.toFixed(2) ?? 'n/a'} ms, ` +
+              `${x.cpuS !== null && x.deliveries ? ((x.cpuS * 1e6) / x.deliveries).toFixed(2) : 'n/a'} µs CPU per delivery`,
+          );
+      if (placed) for (const x of nodes.slice(0, 2)) setAffinity(x.child.pid, `0-${Math.max(1, availableParallelism() - 1)}`);
+      await ask(workers, { cmd: 'close' }, 'closed', 'type', 60_000);
+      await waitForServersToLetGo(nodes, 20_000);
+      gapsSoFar += cross.gaps;
+      duplicatesSoFar += cross.duplicates;
+      return cross;
     };
-    for (const [i, x] of cross.nodes.entries())
-      if (x.held)
-        ctx.log(
-          `  node ${nodes[i]!.nodeId}: ${fmtN(x.deliveries)} of ${fmtN(x.expected)} deliveries, p99 ${x.latency.p99?.toFixed(2) ?? 'n/a'} ms, ` +
-            `${x.cpuS !== null && x.deliveries ? ((x.cpuS * 1e6) / x.deliveries).toFixed(2) : 'n/a'} µs CPU per delivery`,
-        );
-    await ask(workers, { cmd: 'close' }, 'closed', 'type', 60_000);
-    await waitForServersToLetGo(nodes, 20_000);
+    const latency = await crossPhase(true, s.latN, s.crossM, s.crossRate);
+    const cross = await crossPhase(false, s.crossN, s.crossM, s.crossRate);
 
     // ---- 2. scale: n connections across the three nodes, then broadcasts
     ctx.log(`-- scale: ${fmtN(s.n)} connections across ${NODES} nodes`);
     await sleep(s.settleMs);
     const rssBefore = nodes.map((x) => sampleProc(x.child.pid)?.rssMiB ?? null);
     const scaleTokens = plan.tokens.slice(0, s.n);
+    const backends = backendPids();
     const setupPids = [...nodes.map((x) => x.child.pid), ...workers.map((w) => w.pid)];
     const setupCpuA = cpuOf(setupPids);
     const setupBackA = cpuOf(backends);
@@ -579,8 +617,8 @@ async function clusterRun(ctx: ScenarioContext, s: Sizes, topology: Topology, la
       fences: readFences(nodes),
       nofile: nodes.map((x) => openFilesLimit(x.child.pid)),
       broadcasts,
-      gaps: sum(final.flatMap((r) => r.conns.map((c) => c.gaps))) - cross.gaps,
-      duplicates: sum(final.flatMap((r) => r.conns.map((c) => c.duplicates))) - cross.duplicates,
+      gaps: sum(final.flatMap((r) => r.conns.map((c) => c.gaps))) - gapsSoFar,
+      duplicates: sum(final.flatMap((r) => r.conns.map((c) => c.duplicates))) - duplicatesSoFar,
       closedByServer: addRecords(final.map((r) => r.closedByServer)),
       otherLoad: bdist.worst,
       setupCpu,
@@ -595,6 +633,7 @@ async function clusterRun(ctx: ScenarioContext, s: Sizes, topology: Topology, la
       // A profile is written on a clean exit only.
       await Promise.all(nodes.map((x) => x.child.stop(30_000)));
       cross.profiles = nodes.map((x) => (x.profDir ? hotFunctions(x.profDir, ROOT, 15, cross.window) : undefined));
+      latency.profiles = nodes.map((x) => (x.profDir ? hotFunctions(x.profDir, ROOT, 15, latency.window) : undefined));
       const a = nodes[0]!;
       if (a.profDir) {
         broadcastProfile = hotFunctions(a.profDir, ROOT, 15, { fromUs: broadcastFrom * 1000, toUs: scaleWindow.toUs });
@@ -606,6 +645,7 @@ async function clusterRun(ctx: ScenarioContext, s: Sizes, topology: Topology, la
       topology,
       seedMs,
       tokens,
+      latency,
       cross,
       scale,
       broadcastProfile,
@@ -733,8 +773,12 @@ function clusterVariant(ctx: ScenarioContext, r: ClusterRun, s: Sizes): VariantR
   const heldSampled = sum(sc.heldAtSample);
   const fenceEvents = sum(sc.fences.map((f) => f.events));
   const rssTotal = sum(sc.rssAfter.map((x, i) => (x ?? 0) - (sc.rssBefore[i] ?? 0)));
-  const crossMissing = sum(r.cross.nodes.map((x) => Math.max(0, x.expected - x.deliveries)));
-  const crossFaults = crossMissing + r.cross.gaps + r.cross.duplicates;
+  const [la, lb] = r.latency.nodes;
+  const phases = [r.latency, r.cross];
+  const crossMissing = sum(phases.flatMap((p) => p.nodes.map((x) => Math.max(0, x.expected - x.deliveries))));
+  const crossGaps = sum(phases.map((p) => p.gaps));
+  const crossDuplicates = sum(phases.map((p) => p.duplicates));
+  const crossFaults = crossMissing + crossGaps + crossDuplicates;
   const failures = fmtRecord(addRecords(sc.opened.map((o) => o.failures)));
   const closed = fmtRecord(sc.closedByServer);
   const cpuA = cpuPerDeliveryUs(a!);
@@ -809,38 +853,55 @@ function clusterVariant(ctx: ScenarioContext, r: ClusterRun, s: Sizes): VariantR
     },
     {
       key: 'cross.p99.publishing',
-      label: `cross-node: latency p99 on the publishing node (A)`,
-      value: a!.latency.p99,
+      label: `cross-node, light load: latency p99 on the publishing node (A)`,
+      value: la!.latency.p99,
       unit: 'ms',
-      note: `p50 ${a!.latency.p50?.toFixed(2)} ms, p999 ${a!.latency.p999?.toFixed(2) ?? 'n/a'} ms; ${fmtN(a!.held)} subscribers`,
+      note: `p50 ${la!.latency.p50?.toFixed(2)} ms, p999 ${la!.latency.p999?.toFixed(2) ?? 'n/a'} ms; ${fmtN(la!.held)} subscribers`,
     },
     {
       key: 'cross.p99.other',
-      label: `cross-node: latency p99 on the other node (B)`,
-      value: b!.latency.p99,
+      label: `cross-node, light load: latency p99 on the other node (B)`,
+      value: lb!.latency.p99,
       unit: 'ms',
-      note: `p50 ${b!.latency.p50?.toFixed(2) ?? 'n/a'} ms, p999 ${b!.latency.p999?.toFixed(2) ?? 'n/a'} ms; ${fmtN(b!.held)} subscribers`,
-      baseline: { label: 'publishing node', value: a!.latency.p99 },
+      note: `p50 ${lb!.latency.p50?.toFixed(2) ?? 'n/a'} ms, p999 ${lb!.latency.p999?.toFixed(2) ?? 'n/a'} ms; ${fmtN(lb!.held)} subscribers`,
+      baseline: { label: 'publishing node', value: la!.latency.p99 },
       ...(clustered
         ? {
             target: perf(
               ctx,
               `≤ the publishing node's + ${P99_EXTRA_MS} ms`,
-              b!.latency.p99 !== null && a!.latency.p99 !== null ? b!.latency.p99 <= a!.latency.p99 + P99_EXTRA_MS : false,
+              lb!.latency.p99 !== null && la!.latency.p99 !== null ? lb!.latency.p99 <= la!.latency.p99 + P99_EXTRA_MS : false,
             ),
           }
         : {}),
     },
     {
+      key: 'cross.heavy.p99.publishing',
+      label: `cross-node, heavy load: latency p99 on the publishing node (A)`,
+      value: a!.latency.p99,
+      unit: 'ms',
+      note: `p50 ${a!.latency.p50?.toFixed(2)} ms, p999 ${a!.latency.p999?.toFixed(2) ?? 'n/a'} ms; ${fmtN(a!.held)} subscribers`,
+    },
+    {
+      key: 'cross.heavy.p99.other',
+      label: `cross-node, heavy load: latency p99 on the other node (B)`,
+      value: b!.latency.p99,
+      unit: 'ms',
+      note:
+        `p50 ${b!.latency.p50?.toFixed(2) ?? 'n/a'} ms, p999 ${b!.latency.p999?.toFixed(2) ?? 'n/a'} ms; ${fmtN(b!.held)} subscribers ` +
+        `(not judged: with ${fmtN(a!.held + b!.held)} deliveries per message on two cores, the subscribers' own workers are the queue; see the notes)`,
+      baseline: { label: 'publishing node', value: a!.latency.p99 },
+    },
+    {
       key: 'cross.cpu.publishing',
-      label: 'cross-node: server CPU per delivery on the publishing node (A)',
+      label: 'cross-node, heavy load: server CPU per delivery on the publishing node (A)',
       value: cpuA,
       unit: 'µs',
       note: `${a!.cpuS?.toFixed(2) ?? 'n/a'} s CPU for ${fmtN(a!.deliveries)} deliveries (ingest of the ${fmtN(r.cross.m)} messages included)`,
     },
     {
       key: 'cross.cpu.other',
-      label: 'cross-node: server CPU per delivery on the other node (B)',
+      label: 'cross-node, heavy load: server CPU per delivery on the other node (B)',
       value: cpuB,
       unit: 'µs',
       note: `${b!.cpuS?.toFixed(2) ?? 'n/a'} s CPU for ${fmtN(b!.deliveries)} deliveries`,
@@ -855,7 +916,7 @@ function clusterVariant(ctx: ScenarioContext, r: ClusterRun, s: Sizes): VariantR
       value: crossFaults,
       unit: '',
       note:
-        `${fmtN(crossMissing)} missing of ${fmtN(sum(r.cross.nodes.map((x) => x.expected)))}, ${fmtN(r.cross.gaps)} gaps, ${fmtN(r.cross.duplicates)} duplicates` +
+        `both loads: ${fmtN(crossMissing)} missing of ${fmtN(sum(phases.flatMap((p) => p.nodes.map((x) => x.expected))))}, ${fmtN(crossGaps)} gaps, ${fmtN(crossDuplicates)} duplicates` +
         (clustered ? '' : '; plumbing mode: B is not expected to receive'),
       target: { text: '0', met: crossFaults === 0 },
     },
@@ -879,7 +940,10 @@ function clusterVariant(ctx: ScenarioContext, r: ClusterRun, s: Sizes): VariantR
   const notes: string[] = [
     `Other processes (not the nodes, workers, backends or the bench) used ${disturbed(r.cross.otherLoad)} during the cross-node window and at worst ${disturbed(sc.otherLoad)} during a broadcast.`,
     `${fmtN(r.tokens)} tokens seeded through the Store interface in ${r.seedMs} ms (bench/lib/cluster-seed.ts); publishes: ${fmtRecord(r.publishStatuses)} (HTTP status: count).`,
-    `Cross-node window: ${fmtN(r.cross.m)} messages at ${r.cross.rate}/s published in ${(r.cross.publishMs / 1000).toFixed(1)} s, all delivered ${(r.cross.waitedMs / 1000).toFixed(1)} s after the last publish; ` +
+    `Cross-node, light load: ${fmtN(r.latency.m)} messages at ${r.latency.rate}/s to ${fmtN(la!.held)} subscribers on A and ${fmtN(lb!.held)} on B; ` +
+      `p50 B − A = ${la!.latency.p50 !== null && lb!.latency.p50 !== null ? (lb!.latency.p50 - la!.latency.p50).toFixed(2) : 'n/a'} ms, p99 B − A = ${la!.latency.p99 !== null && lb!.latency.p99 !== null ? (lb!.latency.p99 - la!.latency.p99).toFixed(2) : 'n/a'} ms: the hop through the broker. ` +
+      `Heavy load: the same with ${fmtN(a!.held)} + ${fmtN(b!.held)} subscribers, for the CPU per delivery; its latencies are shown, not judged — on this two-core machine the 3 workers that read ${fmtN(a!.held + b!.held)} frames per message share the cores with A and B, and B's copies, arriving a broker hop later, queue behind A's in those workers (A and B each on a core of their own, the workers interleaved, B still trails A by about one fan-out).`,
+    `Cross-node window (heavy): ${fmtN(r.cross.m)} messages at ${r.cross.rate}/s published in ${(r.cross.publishMs / 1000).toFixed(1)} s, all delivered ${(r.cross.waitedMs / 1000).toFixed(1)} s after the last publish; ` +
       `CPU per delivery on B ÷ A = ×${cpuA && cpuB ? formatNumber(cpuB / cpuA) : 'n/a'}; p99 B − A = ${a!.latency.p99 !== null && b!.latency.p99 !== null ? (b!.latency.p99 - a!.latency.p99).toFixed(2) : 'n/a'} ms.`,
   ];
   for (const [i, p] of r.cross.profiles.entries()) {
@@ -916,7 +980,7 @@ function clusterVariant(ctx: ScenarioContext, r: ClusterRun, s: Sizes): VariantR
     expect: 'pass',
     figures,
     notes,
-    raw: { sizes: s, cross: r.cross, scale: r.scale, seedMs: r.seedMs, publishStatuses: r.publishStatuses },
+    raw: { sizes: s, latency: r.latency, cross: r.cross, scale: r.scale, seedMs: r.seedMs, publishStatuses: r.publishStatuses },
   };
 }
 
