@@ -73,6 +73,11 @@ export class Positions {
     return this.#topics.get(topic)?.last;
   }
 
+  /** The epoch of the offsets `lastOf` counts. */
+  epochOf(topic: string): string | undefined {
+    return this.#topics.get(topic)?.epoch;
+  }
+
   /** A subscription to `topic` saw History at `offset`: start there if the topic is not tracked yet. */
   track(topic: string, offset: number, epoch: string): void {
     if (this.#topics.has(topic)) return;

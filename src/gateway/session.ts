@@ -23,7 +23,11 @@ export interface SessionDeps {
   broker: Broker;
   nodeId: string;
   /** Where a concrete topic's live position starts (the first subscription gives it). */
-  positions: { track(topic: string, offset: number, epoch: string): void; lastOf(topic: string): number | undefined };
+  positions: {
+    track(topic: string, offset: number, epoch: string): void;
+    lastOf(topic: string): number | undefined;
+    epochOf(topic: string): string | undefined;
+  };
   /** Closes a consumer that sent what it may not send (error frame with `id`, log, store cleanup, close 4501). */
   forbid: (peer: Peer, what: string, id?: unknown) => void;
   /** Closes a consumer past its request budget (close 4002). */
@@ -168,7 +172,14 @@ export class Session {
       return fail('unavailable', 'history is unavailable, try again');
     }
     if (!peer.isCurrentHold(topic, hold)) return;
-    this.#d.positions.track(topic, state.offset, state.epoch);
+    const { positions } = this.#d;
+    positions.track(topic, state.offset, state.epoch);
+    // While History was being read, this node may have started delivering the topic from a later
+    // publication (one that arrived first set the baseline, e.g. when the broker lost the one before
+    // it): the replay goes through what the node has delivered, else the offsets between History's
+    // answer and that baseline would reach this connection neither live nor replayed.
+    const live = positions.lastOf(topic);
+    const through = live !== undefined && live > state.offset && positions.epochOf(topic) === state.epoch ? live : state.offset;
     this.#joined(peer, topic, events);
     let recovered = false;
     let from = state.offset;
@@ -177,19 +188,19 @@ export class Session {
       from = since.offset;
     }
     peer.sendText(controlFrame('subscribed', { topic, offset: state.offset, epoch: state.epoch, recovered }, id));
-    let through: number | undefined;
+    let replayed: number | undefined;
     try {
-      through = await this.#replayer.run(peer, topic, hold, from, state.offset);
+      replayed = await this.#replayer.run(peer, topic, hold, from, through);
     } catch (err) {
       // The answer was given: a failed history read ends the connection (it can resume with `since`).
       this.#d.log.error({ err, connection_id: peer.id }, 'replay: store read failed');
       if (peer.open) peer.close(1011, 'history is unavailable');
       return;
     }
-    if (through === undefined || !peer.release(topic, hold, through)) return;
+    if (replayed === undefined || !peer.release(topic, hold, replayed)) return;
     // On a cluster node whose live position lags behind history (a gap being filled), the live
     // messages the replay already wrote are still to come: skip them.
-    if (!((this.#d.positions.lastOf(topic) ?? -1) >= through)) peer.skipThrough(topic, through);
+    if (!((positions.lastOf(topic) ?? -1) >= replayed)) peer.skipThrough(topic, replayed);
   }
 
   #unsubscribe(peer: Peer, topic: unknown, id: unknown): void {

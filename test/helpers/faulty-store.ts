@@ -5,16 +5,20 @@ import type { Store } from '../../src/store/store.ts';
  * A real role object (a store, a presence registry) with switchable faults, for the failure paths (a
  * full disk, a lost database, a buggy implementation): `fail.add('append')` makes that method reject
  * (like an I/O error); `throwing.add('touchToken')` makes it throw synchronously;
- * `slow.set('getToken', 2000)` delays its answer (a store under load). Everything else reaches the
- * real object.
+ * `slow.set('getToken', 2000)` delays its answer (a store under load); `late.set('topicState', 300)`
+ * runs the method at once and hands its answer over that much later (a read that is stale on
+ * arrival). Everything else reaches the real object (`real`).
  */
 export class Faulty<T extends object> {
   readonly fail = new Set<keyof T>();
   readonly throwing = new Set<keyof T>();
   readonly slow = new Map<keyof T, number>();
+  readonly late = new Map<keyof T, number>();
   readonly target: T;
+  readonly real: T;
 
   constructor(real: T) {
+    this.real = real;
     this.target = new Proxy(real, {
       get: (target, prop, receiver) => {
         const v = Reflect.get(target, prop, receiver) as unknown;
@@ -27,7 +31,10 @@ export class Faulty<T extends object> {
           const ms = this.slow.get(name);
           if (ms !== undefined)
             return new Promise((r) => setTimeout(r, ms)).then(() => (v as (...a: unknown[]) => unknown).apply(target, args));
-          return (v as (...a: unknown[]) => unknown).apply(target, args);
+          const out = (v as (...a: unknown[]) => unknown).apply(target, args);
+          const lateMs = this.late.get(name);
+          if (lateMs !== undefined) return Promise.resolve(out).then((x) => new Promise((r) => setTimeout(() => r(x), lateMs)));
+          return out;
         };
       },
     });
