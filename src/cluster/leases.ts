@@ -18,6 +18,7 @@
  *   connector over without waiting for the TTL); idempotent.
  * - `holder(name)` says who holds an unexpired lease (for `/healthz` and `GET /connectors`).
  * - `claimOnce(key, ttlMs)` is true for exactly one caller in the cluster per `key` within `ttlMs`.
+ * - `unclaim(key)` gives a claim back (the work it guarded failed and may be tried again); idempotent.
  * - Every method may reject when the store is unreachable: the caller treats the lease as not held.
  */
 export interface Leases {
@@ -25,5 +26,6 @@ export interface Leases {
   release(name: string, holder: string): Promise<void>;
   holder(name: string): Promise<string | undefined>;
   claimOnce(key: string, ttlMs: number): Promise<boolean>;
+  unclaim(key: string): Promise<void>;
   close(): Promise<void>;
 }

@@ -30,6 +30,10 @@ export class MemoryLeases implements Leases {
     return true;
   }
 
+  async unclaim(key: string): Promise<void> {
+    this.#claims.delete(key);
+  }
+
   async close(): Promise<void> {
     this.#held.clear();
     this.#claims.clear();

@@ -80,6 +80,13 @@ export interface ConnectorContext {
   alert?(detail: string): void;
   /** Durable per-connector key/value state (cursors, file positions). */
   state: ConnectorState;
+  /**
+   * Cluster mode only (absent on a single node): a claim that is true for one caller in the whole
+   * cluster per key within `ttlMs` (cluster/leases.ts `claimOnce`), and its undo when the work it
+   * guarded failed. A webhook, which runs on every node, claims each signature with it, so that a
+   * delivery replayed to another node is a duplicate there too. Both reject when the store is down.
+   */
+  claim?: { once(key: string, ttlMs: number): Promise<boolean>; undo(key: string): Promise<void> };
   log: Logger;
 }
 

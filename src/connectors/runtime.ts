@@ -11,7 +11,7 @@ import type { Metrics } from '../metrics.ts';
 import { Pipeline, type PipelineRecord } from '../pipeline/pipeline.ts';
 import { compileTemplate, type Template } from '../pipeline/template.ts';
 import type { PayloadKind } from '../store/store.ts';
-import type { Connector, SourceRecord } from './connector.ts';
+import type { Connector, ConnectorContext, SourceRecord } from './connector.ts';
 import { createConnector, type ConnectorConfig } from './index.ts';
 import { LeasedWork } from './lease.ts';
 import { ConnectorDb, type DeadLetter } from './local-db.ts';
@@ -155,6 +155,7 @@ export class ConnectorRuntime {
             state,
             log,
             alert: (detail) => this.#o.alerts.raise({ kind: 'source_refused', connector: cfg.name, detail }),
+            ...(this.#o.leases ? { claim: clusterClaim(this.#o.leases, `connector:${cfg.name}:`) } : {}),
           },
         });
       entry.supervisor = supervise();
@@ -342,4 +343,12 @@ export class ConnectorRuntime {
       }
     }
   }
+}
+
+/** `ConnectorContext.claim` on the cluster's Leases, its keys under the connector's own prefix. */
+function clusterClaim(leases: Leases, prefix: string): NonNullable<ConnectorContext['claim']> {
+  return {
+    once: (key, ttlMs) => leases.claimOnce(prefix + key, ttlMs),
+    undo: (key) => leases.unclaim(prefix + key),
+  };
 }

@@ -69,7 +69,9 @@ const sha256hex = (b: string | Buffer) => createHash('sha256').update(b).digest(
  * Replays: the signed timestamp must be within `toleranceS` of the server clock, and a signature
  * already accepted within that window is a duplicate (answered 202 with `duplicate: true`, nothing
  * stored) whatever its (unsigned) id header says. The seen signatures are kept in the connector's
- * durable state, so a restart does not reopen the window.
+ * durable state, so a restart does not reopen the window; in a cluster each signature is also
+ * claimed cluster-wide before its records are stored (and the claim given back if storing fails, so
+ * the sender's retry is accepted), so a delivery replayed to another node is a duplicate there too.
  */
 export class WebhookConnector implements Connector {
   readonly type = 'webhook';
@@ -108,7 +110,14 @@ export class WebhookConnector implements Connector {
     const records = this.#records(d, id);
     this.#inFlight.add(seenKey);
     try {
-      await ctx.emit(records);
+      const ttlMs = this.#cfg.toleranceS * 2000;
+      if (ctx.claim && !(await ctx.claim.once(seenKey, ttlMs))) return { accepted: 0, duplicate: true };
+      try {
+        await ctx.emit(records);
+      } catch (err) {
+        await ctx.claim?.undo(seenKey).catch(() => undefined);
+        throw err;
+      }
       // Kept a little past the tolerance: by then the timestamp alone refuses the replay.
       ctx.state.set(seenKey, String(now + this.#cfg.toleranceS * 2000));
     } finally {

@@ -70,6 +70,11 @@ export class PostgresLeases implements Leases {
     return rows.length === 1;
   }
 
+  async unclaim(key: string): Promise<void> {
+    await this.#open();
+    await this.#db.query(`DELETE FROM ${this.#db.t('claims')} WHERE key = $1`, [key]);
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;

@@ -9,6 +9,8 @@ export interface RecordingContextOptions {
   abortAfterRecords?: number;
   /** Called with each batch before it is accepted (e.g. to change the source mid-stream). */
   onEmit?: (batch: SourceRecord[]) => void | Promise<void>;
+  /** The cluster-wide claim (cluster mode); absent as on a single node. */
+  claim?: ConnectorContext['claim'];
 }
 
 export interface RecordingContext {
@@ -67,6 +69,7 @@ export function recordingContext(opts: RecordingContextOptions = {}): RecordingC
       },
     },
     log,
+    ...(opts.claim ? { claim: opts.claim } : {}),
     alert: (detail) => void alerts.push(detail),
     connected() {
       connectedCount++;

@@ -51,6 +51,7 @@ class UnreachableLeases implements Leases {
   release = this.#refuse;
   holder = this.#refuse;
   claimOnce = this.#refuse;
+  unclaim = this.#refuse;
   async close() {}
 }
 

@@ -73,6 +73,9 @@ class NodeLeases implements Leases {
   claimOnce(key: string, ttlMs: number) {
     return this.#call(() => this.#inner.claimOnce(key, ttlMs));
   }
+  unclaim(key: string) {
+    return this.#call(() => this.#inner.unclaim(key));
+  }
   async close() {}
 }
 

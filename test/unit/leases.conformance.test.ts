@@ -75,6 +75,17 @@ for (const impl of implementations) {
       expect(await l.claimOnce('digest:1', 300)).toBe(true);
       await l.close();
     });
+
+    it('unclaim gives a claim back at once; unclaiming twice or an unknown key is harmless', async () => {
+      const l = impl.place()();
+      expect(await l.claimOnce('hook:1', 60_000)).toBe(true);
+      await l.unclaim('hook:1');
+      await l.unclaim('hook:1');
+      await l.unclaim('never-claimed');
+      expect(await l.claimOnce('hook:1', 60_000)).toBe(true);
+      expect(await l.claimOnce('hook:1', 60_000)).toBe(false);
+      await l.close();
+    });
   });
 }
 

@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { MemoryLeases } from '../../src/cluster/memory-leases.ts';
 import { settings, WebhookConnector } from '../../src/connectors/webhook.ts';
 import { commonFields, recordingContext, runInBackground } from '../helpers/connector-context.ts';
 
@@ -40,5 +41,35 @@ describe('webhook connector: seen signatures', () => {
     await expect(third.receive(d)).rejects.toMatchObject({ code: 'invalid_signature' });
     expect(rc.records).toHaveLength(1);
     await run3.stop();
+  });
+});
+
+describe('webhook connector in a cluster: one claim per signature for every node', () => {
+  it('a delivery replayed to another node (other id header) is a duplicate there; a failed store gives the claim back', async () => {
+    const now = 1_700_000_000_000;
+    const leases = new MemoryLeases(); // the cluster's Leases, shared by both "nodes"
+    const claim = {
+      once: (k: string, ttl: number) => leases.claimOnce('connector:hook:' + k, ttl),
+      undo: (k: string) => leases.unclaim('connector:hook:' + k),
+    };
+    const rcA = recordingContext({ claim });
+    const rcB = recordingContext({ claim }); // each node its own connector state
+    const [a, b] = [new WebhookConnector(cfg(), () => now), new WebhookConnector(cfg(), () => now)];
+    const runs = [runInBackground(a, rcA), runInBackground(b, rcB)];
+
+    const d = delivery('{"n":1}', now / 1000);
+    expect(await a.receive({ ...d, headers: { ...d.headers, 'idempotency-key': 'r1' } })).toEqual({ accepted: 1, duplicate: false });
+    expect(await b.receive({ ...d, headers: { ...d.headers, 'idempotency-key': 'r2' } })).toEqual({ accepted: 0, duplicate: true });
+    expect(rcA.records.length + rcB.records.length).toBe(1);
+
+    // The store fails on A after the claim: the claim is given back, and the sender's retry (same
+    // signed request) is accepted on B.
+    const e = delivery('{"n":2}', now / 1000);
+    rcA.failNextEmit(new Error('store unavailable'));
+    await expect(a.receive(e)).rejects.toThrow('store unavailable');
+    expect(await b.receive(e)).toEqual({ accepted: 1, duplicate: false });
+    expect(await a.receive(e)).toEqual({ accepted: 0, duplicate: true });
+    expect(rcB.records.map((r) => r.value)).toEqual([{ n: 2 }]);
+    for (const r of runs) await r.stop();
   });
 });
