@@ -753,6 +753,18 @@ async function ingestRun(
 
 const cpuPerDeliveryUs = (x: CrossRun['nodes'][number]) => (x.cpuS !== null && x.deliveries > 0 ? (x.cpuS * 1e6) / x.deliveries : null);
 
+/** A cross-node latency figure: p99, with p50 and p999 in the note. */
+function latencyFigure(key: string, load: 'light' | 'heavy', where: string, x: CrossRun['nodes'][number], extra = ''): Figure {
+  const l = x.latency;
+  return {
+    key,
+    label: `cross-node, ${load} load: latency p99 on ${where}`,
+    value: l.p99,
+    unit: 'ms',
+    note: `p50 ${l.p50?.toFixed(2) ?? 'n/a'} ms, p999 ${l.p999?.toFixed(2) ?? 'n/a'} ms; ${fmtN(x.held)} subscribers${extra}`,
+  };
+}
+
 function clusterVariant(ctx: ScenarioContext, r: ClusterRun, s: Sizes): VariantResult {
   const clustered = r.topology.store === 'postgres';
   const [a, b] = r.cross.nodes;
@@ -851,19 +863,9 @@ function clusterVariant(ctx: ScenarioContext, r: ClusterRun, s: Sizes): VariantR
         (clustered ? '' : '; plumbing mode: only node A’s connections are expected to receive'),
       target: { text: '0', met: bFaults === 0 && incomplete === 0 && sc.broadcasts.every((x) => x.ok) },
     },
+    latencyFigure('cross.p99.publishing', 'light', 'the publishing node (A)', la!),
     {
-      key: 'cross.p99.publishing',
-      label: `cross-node, light load: latency p99 on the publishing node (A)`,
-      value: la!.latency.p99,
-      unit: 'ms',
-      note: `p50 ${la!.latency.p50?.toFixed(2)} ms, p999 ${la!.latency.p999?.toFixed(2) ?? 'n/a'} ms; ${fmtN(la!.held)} subscribers`,
-    },
-    {
-      key: 'cross.p99.other',
-      label: `cross-node, light load: latency p99 on the other node (B)`,
-      value: lb!.latency.p99,
-      unit: 'ms',
-      note: `p50 ${lb!.latency.p50?.toFixed(2) ?? 'n/a'} ms, p999 ${lb!.latency.p999?.toFixed(2) ?? 'n/a'} ms; ${fmtN(lb!.held)} subscribers`,
+      ...latencyFigure('cross.p99.other', 'light', 'the other node (B)', lb!),
       baseline: { label: 'publishing node', value: la!.latency.p99 },
       ...(clustered
         ? {
@@ -875,21 +877,15 @@ function clusterVariant(ctx: ScenarioContext, r: ClusterRun, s: Sizes): VariantR
           }
         : {}),
     },
+    latencyFigure('cross.heavy.p99.publishing', 'heavy', 'the publishing node (A)', a!),
     {
-      key: 'cross.heavy.p99.publishing',
-      label: `cross-node, heavy load: latency p99 on the publishing node (A)`,
-      value: a!.latency.p99,
-      unit: 'ms',
-      note: `p50 ${a!.latency.p50?.toFixed(2)} ms, p999 ${a!.latency.p999?.toFixed(2) ?? 'n/a'} ms; ${fmtN(a!.held)} subscribers`,
-    },
-    {
-      key: 'cross.heavy.p99.other',
-      label: `cross-node, heavy load: latency p99 on the other node (B)`,
-      value: b!.latency.p99,
-      unit: 'ms',
-      note:
-        `p50 ${b!.latency.p50?.toFixed(2) ?? 'n/a'} ms, p999 ${b!.latency.p999?.toFixed(2) ?? 'n/a'} ms; ${fmtN(b!.held)} subscribers ` +
-        `(not judged: with ${fmtN(a!.held + b!.held)} deliveries per message on two cores, the subscribers' own workers are the queue; see the notes)`,
+      ...latencyFigure(
+        'cross.heavy.p99.other',
+        'heavy',
+        'the other node (B)',
+        b!,
+        ` (not judged: with ${fmtN(a!.held + b!.held)} deliveries per message on two cores, the subscribers' own workers are the queue; see the notes)`,
+      ),
       baseline: { label: 'publishing node', value: a!.latency.p99 },
     },
     {
