@@ -61,6 +61,32 @@ describe('SDK: server restart mid-stream', () => {
   });
 });
 
+describe('SDK: publishing through a restart', () => {
+  it('publishes in flight at the restart are resent under their key: each acknowledged once, stored once', async () => {
+    h = await startServer({ port: await freePort(), ws: { maxPayload: 65536 } });
+    const creds = await h.createClient({ subscribe: ['pub.>'], publish: ['pub.>'] });
+    const backoff = { initialMs: 50, maxMs: 300 };
+    const producer = hub({ url: h.base, clientId: creds.client_id, clientSecret: creds.client_secret, backoff, publishTimeoutMs: 15_000 });
+    const consumer = hub({ url: h.base, clientId: creds.client_id, clientSecret: creds.client_secret, backoff });
+    const chk = new Checker();
+    await subscribed(chk.watch(consumer.subscribe('pub.t')));
+    const sends = (from: number) =>
+      Promise.all(
+        Array.from({ length: 50 }, (_, k) =>
+          producer.publish('pub.t', { i: from + k }).then((a) => chk.ack('pub.t', a.offset, { i: from + k })),
+        ),
+      );
+    const first = sends(0);
+    await h.restart();
+    await Promise.all([first, sends(50)]);
+    await eventually(() => chk.caughtUp(), 15_000, 'the consumer to catch up');
+    chk.assertExact();
+    const data = chk.seen.get('pub.t')!.map((m) => (m.data as { i: number }).i);
+    expect(data.length, 'stored once each').toBe(100);
+    expect(new Set(data).size).toBe(100);
+  });
+});
+
 describe('SDK: slow consumer cut (4001)', () => {
   it('is closed with 4001 when it stops reading, reconnects and replays the rest in order, once', async () => {
     h = await startServer({ limits: { maxBufferedBytes: 65_536 } });
