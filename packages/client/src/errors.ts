@@ -4,7 +4,7 @@ import type { CloseAction } from './protocol.ts';
  * Every failure the SDK reports: an `error` frame, a refused request, a close that stops the client,
  * a publish timeout. `code` is an error code from docs/errors.md (`forbidden`, `unauthorized`, …) or one
  * of the SDK's own: `timeout`, `closed` (the client was closed), `connection_closed` (a close code without
- * an error code as its reason), `not_supported`.
+ * an error code as its reason), `not_supported`, `storage_failed`.
  */
 export class HubcastError extends Error {
   readonly code: string;

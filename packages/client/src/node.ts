@@ -10,9 +10,11 @@ import type { PositionStorage } from './storage.ts';
  */
 
 /**
- * Positions kept in one JSON file (`{"<topic>": {"offset": 7, "epoch": "…"}}`), written atomically
- * (a temporary file renamed over it) after each change, so a process that restarts — even after
- * `kill -9` — resumes from the last message it was handed.
+ * Positions kept in one JSON file (`{"<topic>": {"offset": 7, "epoch": "…"}}`). Changes made in one
+ * turn of the event loop (a burst of messages read at once) are written together, atomically (a
+ * temporary file renamed over it), before the next turn: a process that restarts — even after
+ * `kill -9` — resumes from the last message it was handed, give or take that last burst (delivered
+ * again: at least once across a crash of the consumer).
  */
 export function fileStorage(path: string): PositionStorage {
   let all: Record<string, Position> = {};
@@ -21,13 +23,21 @@ export function fileStorage(path: string): PositionStorage {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
+  let pending = false;
+  const write = () => {
+    pending = false;
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path + '.tmp', JSON.stringify(all));
+    renameSync(path + '.tmp', path);
+  };
   return {
     get: (topic) => all[topic],
     set(topic, position) {
       all[topic] = position;
-      mkdirSync(dirname(path), { recursive: true });
-      writeFileSync(path + '.tmp', JSON.stringify(all));
-      renameSync(path + '.tmp', path);
+      if (!pending) {
+        pending = true;
+        setImmediate(write);
+      }
     },
   };
 }

@@ -1,5 +1,5 @@
 import { Emitter } from './emitter.ts';
-import type { HubcastError } from './errors.ts';
+import { HubcastError } from './errors.ts';
 import type { JoinLeaveFrame, Position, SubscribedFrame } from './protocol.ts';
 import type { PositionStorage } from './storage.ts';
 
@@ -40,7 +40,10 @@ export interface SubscriptionEvents {
   message: (m: Message) => void;
   subscribed: (info: SubscribedInfo) => void;
   gap: (info: GapInfo) => void;
-  /** A refused subscribe (`forbidden`, `invalid_topic`…) ends the subscription; so does a stopped client. */
+  /**
+   * A refused subscribe (`forbidden`, `invalid_topic`…) ends the subscription, and so does a stopped
+   * client; a position that could not be saved (`storage_failed`) does not.
+   */
   error: (err: HubcastError) => void;
   /** Presence events, with `presence: true`. */
   join: (ev: JoinLeaveFrame) => void;
@@ -173,7 +176,9 @@ export class Subscription extends Emitter<SubscriptionEvents> {
     const pos: Position = p.epoch === undefined ? { offset: p.offset } : { offset: p.offset, epoch: p.epoch };
     void Promise.resolve()
       .then(() => this.#storage.set(this.topic, pos))
-      .catch(() => undefined);
+      .catch((e: unknown) =>
+        this.emit('error', new HubcastError('storage_failed', `could not save the position of ${this.topic}: ${String(e)}`)),
+      );
   }
 
   /** @internal Ends the subscription (and its iterators), with an error when it failed. */
