@@ -61,7 +61,7 @@ export interface HubcastOptions {
   backoff?: { initialMs?: number; maxMs?: number };
   /** How long `publish` waits for its ack (default 10000 ms). */
   publishTimeoutMs?: number;
-  /** How long a connection attempt may take until `welcome` (default 10000 ms). */
+  /** How long a connection attempt may take until `welcome`, and each HTTP request of it (default 10000 ms). */
   connectTimeoutMs?: number;
   /** `fetch` for the HTTP routes; default `globalThis.fetch`. */
   fetch?: typeof fetch;
@@ -108,9 +108,14 @@ interface Pending {
   timer: ReturnType<typeof setTimeout>;
 }
 
+/** A connection that lasted this long resets the reconnect backoff. */
+const STABLE_MS = 5000;
+
 interface Outcome {
   action: CloseAction;
   welcomed?: boolean;
+  /** ms from welcome to close. */
+  lasted?: number;
   code?: number;
   reason?: string;
   status?: number;
@@ -265,7 +270,10 @@ export class Hubcast extends Emitter<HubcastEvents> {
         if (err.retryAfterMs !== undefined) out.retryAfterMs = err.retryAfterMs;
       }
       if ((this.#state as State) === 'closed') return;
-      if (out.welcomed) attempt = registers = 0;
+      // A connection that lasted resets the backoff; one closed soon after its welcome (a server that
+      // accepts and then cuts, again and again) keeps it growing.
+      if (out.welcomed) registers = 0;
+      if (out.welcomed && out.lasted! >= STABLE_MS) attempt = 0;
       let action = out.action;
       if (action === 'register') {
         const canRenew = !!(this.#o.getToken || (this.#o.clientId && this.#o.clientSecret) || this.#o.getTicket);
@@ -311,7 +319,10 @@ export class Hubcast extends Emitter<HubcastEvents> {
   }
 
   async #fetchJson(path: string, init: RequestInit): Promise<any> {
-    const res = await (this.#o.fetch ?? fetch)(this.#http + path, init);
+    const res = await (this.#o.fetch ?? fetch)(this.#http + path, {
+      ...init,
+      signal: AbortSignal.timeout(this.#o.connectTimeoutMs ?? 10_000),
+    });
     const body = (await res.json().catch(() => ({}))) as { error?: { code: string; message: string } };
     if (res.ok) return body;
     const ra = Number(res.headers.get('retry-after'));
@@ -380,6 +391,7 @@ export class Hubcast extends Emitter<HubcastEvents> {
     sock.binaryType = 'arraybuffer';
     return new Promise<Outcome>((resolve) => {
       let welcomed = false;
+      let welcomedAt = 0;
       let http: { status: number; retryAfterMs?: number } | undefined;
       let lastSeen = Date.now();
       let pinged = false;
@@ -398,7 +410,7 @@ export class Hubcast extends Emitter<HubcastEvents> {
         this.#drop = undefined;
         this.#requests.clear();
         this.#active.clear();
-        resolve({ ...out, welcomed });
+        resolve({ ...out, welcomed, lasted: Date.now() - welcomedAt });
       };
       this.#drop = () => finish({ action: 'stop' });
       // The `ws` package tells a refused upgrade's HTTP status; browsers only see 1006.
@@ -434,6 +446,7 @@ export class Hubcast extends Emitter<HubcastEvents> {
         }
         if (f.type === 'welcome') {
           welcomed = true;
+          welcomedAt = Date.now();
           clearTimeout(timeout);
           this.#sock = sock;
           const hb = (f.heartbeat_s || 25) * 1000;
