@@ -14,7 +14,7 @@ import type { PositionStorage } from './storage.ts';
  * turn of the event loop (a burst of messages read at once) are written together, atomically (a
  * temporary file renamed over it), before the next turn: a process that restarts — even after
  * `kill -9` — resumes from the last message it was handed, give or take that last burst (delivered
- * again: at least once across a crash of the consumer).
+ * again: at least once across a crash of the consumer). An exiting process writes what is pending.
  */
 export function fileStorage(path: string): PositionStorage {
   let all: Record<string, Position> = {};
@@ -25,11 +25,14 @@ export function fileStorage(path: string): PositionStorage {
   }
   let pending = false;
   const write = () => {
+    if (!pending) return;
     pending = false;
     mkdirSync(dirname(path), { recursive: true });
     writeFileSync(path + '.tmp', JSON.stringify(all));
     renameSync(path + '.tmp', path);
   };
+  // A process that exits (process.exit, the end of the event loop) writes what is pending first.
+  process.once('exit', write);
   return {
     get: (topic) => all[topic],
     set(topic, position) {
