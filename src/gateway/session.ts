@@ -11,6 +11,7 @@ import { controlFrame, errorFrame, isValidId, MAX_ID_LENGTH } from './frames.ts'
 import type { Hub } from './hub.ts';
 import type { Peer } from './peer.ts';
 import { Replayer } from './replay.ts';
+import { CloseCode } from '../../packages/client/src/protocol.ts';
 
 export interface SessionDeps {
   config: Config;
@@ -194,7 +195,7 @@ export class Session {
     } catch (err) {
       // The answer was given: a failed history read ends the connection (it can resume with `since`).
       this.#d.log.error({ err, connection_id: peer.id }, 'replay: store read failed');
-      if (peer.open) peer.close(1011, 'history is unavailable');
+      if (peer.open) peer.close(CloseCode.internalError, 'history is unavailable');
       return;
     }
     if (replayed === undefined || !peer.release(topic, hold, replayed)) return;
