@@ -13,13 +13,13 @@ import { subCommand, SUB_USAGE } from './sub.ts';
 const USAGE = `Hubcast: a real-time push hub.
 
 ${START_USAGE}
+${SUB_USAGE}
+${PUB_USAGE}
 ${CONFIG_USAGE}
 ${CLIENTS_USAGE}
 ${KEYS_USAGE}
 ${CONNECT_USAGE}
 ${DLQ_USAGE}
-${SUB_USAGE}
-${PUB_USAGE}
 
 Every command takes --data-dir DIR (or HUBCAST_DATA_DIR) and --config FILE. Docs: docs/.`;
 
@@ -36,6 +36,10 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
     switch (cmd) {
       case 'start':
         return await startCommand(rest, io);
+      case 'sub':
+        return await subCommand(rest, io);
+      case 'pub':
+        return await pubCommand(rest, io);
       case 'config':
         return await configCommand(rest, io);
       case 'clients':
@@ -46,10 +50,6 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
         return await connectCommand(rest, io);
       case 'dlq':
         return await dlqCommand(rest, io);
-      case 'sub':
-        return await subCommand(rest, io);
-      case 'pub':
-        return await pubCommand(rest, io);
       case undefined:
       case 'help':
       case '--help':

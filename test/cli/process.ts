@@ -19,6 +19,8 @@ function cleanEnv(env: Record<string, string | undefined>): Record<string, strin
 export interface CliProcess {
   child: ChildProcess;
   stdout(): string;
+  /** Everything written to stdout so far, as bytes. */
+  stdoutBytes(): Buffer;
   stderr(): string;
   /** The complete stdout lines so far. */
   lines(): string[];
@@ -39,11 +41,13 @@ export function startCli(args: string[], opts: { input?: string | Buffer; env?: 
   live.add(child);
   let out = '';
   let err = '';
+  const outBytes: Buffer[] = [];
   const listeners = new Set<() => void>();
   const notify = () => {
     for (const l of [...listeners]) l();
   };
   child.stdout!.on('data', (d: Buffer) => {
+    outBytes.push(d);
     out += d.toString();
     notify();
   });
@@ -80,6 +84,7 @@ export function startCli(args: string[], opts: { input?: string | Buffer; env?: 
   return {
     child,
     stdout: () => out,
+    stdoutBytes: () => Buffer.concat(outBytes),
     stderr: () => err,
     lines,
     async waitForLines(n, ms = 10_000) {
