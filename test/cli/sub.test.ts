@@ -22,7 +22,7 @@ describe('hubcast sub', { timeout: 60_000 }, () => {
   const sub = (args: string[], server: Harness = h): CliProcess => startCli(['sub', '--url', server.base, ...args]);
   const asClient = (c: ClientCreds = creds) => ['--client-id', c.client_id, '--client-secret', c.client_secret];
   /** Publishes a raw body to POST /entity/<topic>. */
-  const post = async (topic: string, body: string | Uint8Array, contentType: string) => {
+  const post = async (topic: string, body: string | Uint8Array<ArrayBuffer>, contentType: string) => {
     const res = await fetch(`${h.base}/entity/${topic}`, {
       method: 'POST',
       headers: { authorization: `Bearer ${h.ingestKey}`, 'content-type': contentType },
