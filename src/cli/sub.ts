@@ -1,12 +1,6 @@
-import {
-  Hubcast,
-  protocol,
-  type HubcastError,
-  type Message,
-  type PositionStorage,
-  type StateInfo,
-} from '../../packages/client/src/index.ts';
+import { Hubcast, type HubcastError, type Message, type PositionStorage, type StateInfo } from '../../packages/client/src/index.ts';
 import { fileStorage } from '../../packages/client/src/node.ts';
+import { CLOSE_CODES } from '../../packages/client/src/protocol.ts';
 import { isValidPattern, isValidTopic } from '../core/topics.ts';
 import { hubUrl } from './hub-url.ts';
 import { parse, UsageError, type Io } from './options.ts';
@@ -77,7 +71,7 @@ function describe(err: HubcastError | undefined, info: StateInfo = {}): string {
   const status = info.status ?? err?.status;
   const parts: string[] = [];
   if (close !== undefined) {
-    const known = (protocol.CLOSE_CODES as Record<number, { name: string }>)[close];
+    const known = (CLOSE_CODES as Record<number, { name: string }>)[close];
     parts.push(`closed with ${close}${known ? ` (${known.name})` : ''}${info.reason ? `: ${info.reason}` : ''}`);
   } else if (status !== undefined && !err?.message.includes(String(status)))
     parts.push(`HTTP ${status}${STATUS[status] ? ` (${STATUS[status]})` : ''}`);
@@ -177,11 +171,9 @@ export async function subCommand(args: string[], io: Io): Promise<number> {
       render(m, raw, io);
       if (count !== undefined && ++printed >= count) stop();
     });
-    // A refused subscribe (forbidden, invalid_topic…); a client that stops is reported by its state.
-    sub.on('error', (err) => {
-      if (err.action === undefined && err.closeCode === undefined && err.status === undefined)
-        fail(`${topic}: ${err.code}: ${err.message}`);
-    });
+    // A refused subscribe (forbidden, invalid_topic…). A client that stops ends its subscriptions
+    // too, then reports its state: that report, right after, is the one to show.
+    sub.on('error', (err) => setImmediate(() => fail(`${topic}: ${err.code}: ${err.message}`)));
   }
 
   const onSignal = () => stop();

@@ -168,7 +168,7 @@ describe('hubcast sub', { timeout: 60_000 }, () => {
 
     const badToken = sub([t, '--token', 'x'.repeat(43)]);
     expect((await badToken.exited).code).toBe(1);
-    expect(badToken.stderr()).toMatch(/hubcast sub: stopped: HTTP 401 \(the token is unknown, expired or revoked\)\n/);
+    expect(badToken.stderr()).toMatch(/hubcast sub: stopped: HTTP 401 \(the token is unknown, expired or revoked\)/);
 
     const wrongSecret = sub([t, '--client-id', creds.client_id, '--client-secret', 'wrong']);
     expect((await wrongSecret.exited).code).toBe(1);

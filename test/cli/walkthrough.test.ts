@@ -69,7 +69,13 @@ describe('the README walkthrough', { timeout: 180_000 }, () => {
     writeFileSync(out, '');
 
     const before = gitStatus();
-    const env = { ...process.env, HUBCAST_DATA_DIR: h.dataDir, HUBCAST_HOST: '127.0.0.1', HUBCAST_PORT: String(port), TMPDIR: scratch };
+    const env: Record<string, string | undefined> = {
+      ...process.env,
+      HUBCAST_DATA_DIR: h.dataDir,
+      HUBCAST_HOST: '127.0.0.1',
+      HUBCAST_PORT: String(port),
+      TMPDIR: scratch,
+    };
     delete env.HUBCAST_KEY;
     // Bounded: a walkthrough that hangs is killed (its background jobs are in its process group).
     await new Promise<void>((resolve) => {
