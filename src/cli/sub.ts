@@ -57,27 +57,26 @@ function render(m: Message, raw: boolean, io: Io): void {
   io.out(JSON.stringify(line) + '\n');
 }
 
-const STATUS: Record<number, string> = {
-  401: 'the token is unknown, expired or revoked',
-  403: 'refused',
-  409: 'this token already has a live connection',
-  429: 'too many attempts',
-  503: 'the server is unavailable',
+/** What a refusal before the connection means, by error code (the server's own message is generic). */
+const HINT: Record<string, string> = {
+  unauthorized: 'the token is unknown, expired or revoked',
+  invalid_client: 'unknown client, wrong secret or revoked client',
+  origin_not_allowed: 'this origin is not in ws.allowedOrigins',
 };
 
 /** Why the hub refused or closed, from what the SDK reports: close code, HTTP status, error code. */
 function describe(err: HubcastError | undefined, info: StateInfo = {}): string {
   const close = info.code ?? err?.closeCode;
   const status = info.status ?? err?.status;
-  const parts: string[] = [];
   if (close !== undefined) {
     const known = (CLOSE_CODES as Record<number, { name: string }>)[close];
-    parts.push(`closed with ${close}${known ? ` (${known.name})` : ''}${info.reason ? `: ${info.reason}` : ''}`);
-  } else if (status !== undefined && !err?.message.includes(String(status)))
-    parts.push(`HTTP ${status}${STATUS[status] ? ` (${STATUS[status]})` : ''}`);
-  if (err && err.code !== 'connection_closed' && !(close !== undefined && err.code === info.reason))
-    parts.push(`${err.code}: ${err.message}`);
-  return parts.join('; ') || 'closed';
+    const more = err && err.code !== 'connection_closed' && err.code !== info.reason ? `; ${err.code}: ${err.message}` : '';
+    return `closed with ${close}${known ? ` (${known.name})` : ''}${info.reason ? `: ${info.reason}` : ''}${more}`;
+  }
+  const code = err?.code && !err.code.startsWith('http_') ? err.code : undefined;
+  const what = (code && HINT[code]) ?? err?.message ?? '';
+  if (status !== undefined) return `HTTP ${status}${code ? ` ${code}` : ''}${what ? `: ${what}` : ''}`;
+  return err ? `${err.code}: ${err.message}` : 'closed';
 }
 
 export async function subCommand(args: string[], io: Io): Promise<number> {

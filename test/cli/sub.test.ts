@@ -168,11 +168,11 @@ describe('hubcast sub', { timeout: 60_000 }, () => {
 
     const badToken = sub([t, '--token', 'x'.repeat(43)]);
     expect((await badToken.exited).code).toBe(1);
-    expect(badToken.stderr()).toMatch(/hubcast sub: stopped: HTTP 401 \(the token is unknown, expired or revoked\)/);
+    expect(badToken.stderr()).toMatch(/hubcast sub: stopped: HTTP 401 unauthorized: the token is unknown, expired or revoked\n/);
 
     const wrongSecret = sub([t, '--client-id', creds.client_id, '--client-secret', 'wrong']);
     expect((await wrongSecret.exited).code).toBe(1);
-    expect(wrongSecret.stderr()).toMatch(/hubcast sub: stopped: invalid_client: /);
+    expect(wrongSecret.stderr()).toMatch(/hubcast sub: stopped: HTTP 401 invalid_client: unknown client, wrong secret or revoked client\n/);
     expect(wrongSecret.stdout()).toBe('');
   });
 
