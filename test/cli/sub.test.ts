@@ -106,9 +106,11 @@ describe('hubcast sub', { timeout: 60_000 }, () => {
   it('--since N replays after offset N; a pattern is live only and gets every matching topic', async () => {
     const t = fresh();
     await publish(t, { i: 1 }, { i: 2 }, { i: 3 });
-    const replay = sub([t, '--since', '1', '--count', '2', ...asClient()]);
+    const file = join(tempDir(), 'position.json');
+    const replay = sub([t, '--since', '1', '--count', '2', '--position-file', file, ...asClient()]);
     expect((await replay.exited).code).toBe(0);
     expect(parsed(replay.lines()).map((m) => m.offset)).toEqual([2, 3]);
+    expect(JSON.parse(readFileSync(file, 'utf8'))[t].offset).toBe(3); // saved before --count ended it
 
     const pattern = sub(['sub.*', '--count', '2', ...asClient()]);
     await pattern.waitForStderr(/sub\.\*: subscribed \(a pattern: live only\)/);
