@@ -463,6 +463,7 @@ export class Hubcast extends Emitter<HubcastEvents> {
       if (this.#sock !== sock || sub.closed) return;
       const id = this.#nextId++;
       this.#requests.set(id, (f) => {
+        if (sub.closed) return; // unsubscribed meanwhile: its unsubscribe follows this answer
         if (f.type === 'subscribed') {
           this.#active.add(sub);
           sub._subscribed(f);
