@@ -6,11 +6,15 @@ import { connectCommand, CONNECT_USAGE } from './connect.ts';
 import { dlqCommand, DLQ_USAGE } from './dlq.ts';
 import { keysCommand, KEYS_USAGE } from './keys.ts';
 import { UsageError, type Io } from './options.ts';
+import { pubCommand, PUB_USAGE } from './pub.ts';
 import { startCommand, START_USAGE } from './start.ts';
+import { subCommand, SUB_USAGE } from './sub.ts';
 
 const USAGE = `Hubcast: a real-time push hub.
 
 ${START_USAGE}
+${SUB_USAGE}
+${PUB_USAGE}
 ${CONFIG_USAGE}
 ${CLIENTS_USAGE}
 ${KEYS_USAGE}
@@ -19,7 +23,11 @@ ${DLQ_USAGE}
 
 Every command takes --data-dir DIR (or HUBCAST_DATA_DIR) and --config FILE. Docs: docs/.`;
 
-const stdio: Io = { out: (s) => void process.stdout.write(s), err: (s) => void process.stderr.write(s) };
+const stdio: Io = {
+  out: (s) => void process.stdout.write(s),
+  err: (s) => void process.stderr.write(s),
+  bytes: (b) => void process.stdout.write(b),
+};
 
 /** Runs one CLI command; resolves with the exit code. */
 export async function main(argv: string[], io: Io = stdio): Promise<number> {
@@ -28,6 +36,10 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
     switch (cmd) {
       case 'start':
         return await startCommand(rest, io);
+      case 'sub':
+        return await subCommand(rest, io);
+      case 'pub':
+        return await pubCommand(rest, io);
       case 'config':
         return await configCommand(rest, io);
       case 'clients':

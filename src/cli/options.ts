@@ -40,4 +40,6 @@ export function configFrom(values: Record<string, unknown>): Config {
 export interface Io {
   out: (s: string) => void;
   err: (s: string) => void;
+  /** Raw bytes to stdout (`hubcast sub --raw` on binary payloads); absent: written as UTF-8 text. */
+  bytes?: (b: Uint8Array) => void;
 }
