@@ -535,6 +535,17 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    demo: z
+      .object({
+        enabled: z
+          .boolean()
+          .default(false)
+          .describe(
+            'Serve the live demo page at GET /demo (open the URL `hubcast demo` prints; the token travels in the URL fragment). Off: 404.',
+          ),
+      })
+      .strict()
+      .default({}),
   })
   .strict()
   .superRefine((c, ctx) => {
