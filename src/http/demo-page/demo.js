@@ -74,7 +74,8 @@ function follow(hub, topic, list, render) {
   const sub = hub.subscribe(topic, { since: { offset: 0 } });
   sub.on('subscribed', (info) => {
     replayUpTo = info?.offset ?? 0;
-    logEvent(`subscribed to ${topic} (latest offset ${replayUpTo}${info?.recovered === false ? ', history not recovered' : ''})`);
+    const resumed = info?.since ? `, resumed after ${info.since.offset}${info.recovered === false ? ': history not recovered' : ''}` : '';
+    logEvent(`subscribed to ${topic} (latest offset ${replayUpTo}${resumed})`);
   });
   sub.on('gap', () => {
     bump('gaps');
