@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { HubcastError } from '../core/errors.ts';
+import { vary } from './vary.ts';
 
 /**
  * CORS for the routes a browser page calls across origins (docs/http-api.md#cors).
@@ -10,7 +11,7 @@ import { HubcastError } from '../core/errors.ts';
  *
  * - An allowed origin gets `Access-Control-Allow-Origin` on every answer of the route, errors included
  *   (the SDK reads their JSON body and `Retry-After`, hence `Access-Control-Expose-Headers`).
- *   With a list, the origin itself and `Vary: Origin`; with any origin, `*`. No credentials mode:
+ *   With a list, the origin itself (and `Vary: Origin` on every answer); with any origin, `*`. No credentials mode:
  *   Hubcast uses no cookies, the token travels in `Authorization`.
  * - A preflight (`OPTIONS` with `Origin` and `Access-Control-Request-Method`) from an allowed origin
  *   is `204` with the route's methods, `Authorization, Content-Type` and `Access-Control-Max-Age`.
@@ -47,7 +48,10 @@ const MAX_AGE_S = 600;
 
 function allowOrigin(reply: FastifyReply, policy: OriginPolicy, origin: string): void {
   if (policy.any) void reply.header('Access-Control-Allow-Origin', '*');
-  else void reply.header('Access-Control-Allow-Origin', origin).header('Vary', 'Origin');
+  else {
+    void reply.header('Access-Control-Allow-Origin', origin);
+    vary(reply, 'Origin');
+  }
 }
 
 /**
@@ -58,15 +62,16 @@ export function corsRoutes(app: FastifyInstance, policy: OriginPolicy, routes: C
   const byPath = new Map(routes.map((r) => [r.path, r]));
   app.addHook('onRequest', (req: FastifyRequest, reply, done) => {
     const route = byPath.get(req.routeOptions.url ?? '');
+    if (!route || req.method === 'OPTIONS') return done();
+    // With a list, the answer depends on Origin even when there is none (a cache must not hand a
+    // copy without CORS headers to a page).
+    if (!policy.any) vary(reply, 'Origin');
     const origin = req.headers.origin;
-    if (!route || origin === undefined || req.method === 'OPTIONS') return done();
+    if (origin === undefined) return done();
     if (policy.allows(origin)) {
       allowOrigin(reply, policy, origin);
       void reply.header('Access-Control-Expose-Headers', 'Retry-After');
-    } else {
-      if (!policy.any) void reply.header('Vary', 'Origin');
-      if (route.refuse) return done(new HubcastError('origin_not_allowed', 'this browser origin is not in ws.allowedOrigins'));
-    }
+    } else if (route.refuse) return done(new HubcastError('origin_not_allowed', 'this browser origin is not in ws.allowedOrigins'));
     done();
   });
   for (const route of routes) {
@@ -76,7 +81,7 @@ export function corsRoutes(app: FastifyInstance, policy: OriginPolicy, routes: C
       void reply.header('Allow', allow).header('Cache-Control', 'no-store');
       if (origin === undefined) return reply.code(204).send();
       if (!policy.allows(origin)) {
-        if (!policy.any) void reply.header('Vary', 'Origin');
+        if (!policy.any) vary(reply, 'Origin');
         throw new HubcastError('origin_not_allowed', 'this browser origin is not in ws.allowedOrigins');
       }
       allowOrigin(reply, policy, origin);

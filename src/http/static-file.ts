@@ -2,7 +2,9 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { vary } from './vary.ts';
 
 /**
  * The folder of Hubcast's own package.json, found by walking up from this module: the same answer
@@ -19,10 +21,14 @@ export function packageRoot(): string {
   }
 }
 
-/** A file read once into memory and served with a strong ETag. */
+/**
+ * A file read once into memory and served with a strong ETag; also gzipped once, when that makes it
+ * smaller, for clients that accept it (its own ETag, as a different representation needs).
+ */
 export interface StaticFile {
   body: Buffer;
   etag: string;
+  gzip?: { body: Buffer; etag: string };
   contentType: string;
 }
 
@@ -35,7 +41,20 @@ export function loadStaticFile(path: string, contentType: string): StaticFile | 
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
-  return { body, contentType, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"` };
+  const tag = createHash('sha256').update(body).digest('base64url').slice(0, 27);
+  const gz = gzipSync(body, { level: 9 });
+  return { body, contentType, etag: `"${tag}"`, ...(gz.length < body.length ? { gzip: { body: gz, etag: `"${tag}-gzip"` } } : {}) };
+}
+
+/** `Accept-Encoding` names gzip (or `*`) with a non-zero weight. */
+function acceptsGzip(req: FastifyRequest): boolean {
+  const header = req.headers['accept-encoding'];
+  if (typeof header !== 'string') return false;
+  return header.split(',').some((part) => {
+    const [coding, ...params] = part.split(';').map((p) => p.trim().toLowerCase());
+    const q = params.find((p) => p.startsWith('q='));
+    return (coding === 'gzip' || coding === '*') && (q === undefined || Number(q.slice(2)) > 0);
+  });
 }
 
 /** True when the request's `If-None-Match` names `etag` (or is `*`); weak comparison, as RFC 9110 §13.1.2 asks. */
@@ -50,7 +69,14 @@ function notModified(req: FastifyRequest, etag: string): boolean {
 
 /** Answers with the file: `304` (no body) when the client's copy is current, else `200`. */
 export function sendStaticFile(req: FastifyRequest, reply: FastifyReply, file: StaticFile, cacheControl: string): FastifyReply {
-  void reply.header('ETag', file.etag).header('Cache-Control', cacheControl).header('X-Content-Type-Options', 'nosniff');
-  if (notModified(req, file.etag)) return reply.code(304).send();
-  return reply.code(200).header('Content-Type', file.contentType).send(file.body);
+  const chosen = file.gzip && acceptsGzip(req) ? file.gzip : undefined;
+  const etag = chosen?.etag ?? file.etag;
+  void reply.header('ETag', etag).header('Cache-Control', cacheControl).header('X-Content-Type-Options', 'nosniff');
+  if (file.gzip) vary(reply, 'Accept-Encoding');
+  if (notModified(req, etag)) return reply.code(304).send();
+  if (chosen) void reply.header('Content-Encoding', 'gzip');
+  return reply
+    .code(200)
+    .header('Content-Type', file.contentType)
+    .send(chosen?.body ?? file.body);
 }

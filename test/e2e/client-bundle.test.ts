@@ -53,6 +53,24 @@ describe('GET /client.js', () => {
     expect(await stale.text()).toBe(BUNDLE);
   });
 
+  it('sends it gzipped to clients that accept gzip, as another representation (own ETag, Vary: Accept-Encoding)', async () => {
+    const big = 'export const words = ' + JSON.stringify(Array.from({ length: 400 }, (_, i) => `word${i % 37}`)) + ';\n';
+    const url = await start(big);
+    const raw = await fetch(url, { headers: { 'accept-encoding': 'identity' } });
+    expect(raw.headers.get('content-encoding')).toBeNull();
+    expect(raw.headers.get('vary')).toBe('Accept-Encoding');
+    expect(Number(raw.headers.get('content-length'))).toBe(Buffer.byteLength(big));
+    expect(await raw.text()).toBe(big);
+    // fetch asks for gzip and inflates it: the same text, fewer bytes on the wire.
+    const gz = await fetch(url, { headers: { 'accept-encoding': 'gzip' } });
+    expect(gz.headers.get('content-encoding')).toBe('gzip');
+    expect(Number(gz.headers.get('content-length'))).toBeLessThan(Buffer.byteLength(big) / 3);
+    expect(gz.headers.get('etag')).toBe(raw.headers.get('etag')!.replace(/"$/, '-gzip"'));
+    expect(await gz.text()).toBe(big);
+    expect((await fetch(url, { headers: { 'accept-encoding': 'gzip', 'if-none-match': gz.headers.get('etag')! } })).status).toBe(304);
+    expect((await fetch(url, { headers: { 'accept-encoding': 'gzip;q=0' } })).headers.get('content-encoding')).toBeNull();
+  });
+
   it('reads the file once: a rebuild is served after a restart, not before', async () => {
     const url = await start(BUNDLE);
     writeFileSync(join(dir!, 'hubcast.min.js'), 'export const changed = 1;\n');

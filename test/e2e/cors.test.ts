@@ -92,11 +92,14 @@ describe('CORS with an allow-list (ws.allowedOrigins)', () => {
     expect(r.status).toBe(201);
     h.remember(r.body.ticket);
     expect(corsHeaders(r.headers)).toEqual({});
+    // The answer still varies with Origin, so that no cache hands this copy to a page.
+    expect(r.headers.get('vary')).toBe('Origin');
   });
 
   it('GET /client.js: CORS for a listed origin (module scripts are fetched in CORS mode); an unlisted one gets none', async () => {
     const ok = await h.fetchJson('/client.js', { headers: { origin: ALLOWED } });
     expect(ok.headers.get('access-control-allow-origin')).toBe(ALLOWED);
+    expect(ok.headers.get('vary')).toMatch(/^Origin\b/);
     const refused = await h.fetchJson('/client.js', { headers: { origin: REFUSED } });
     expect(refused.status).not.toBe(403);
     expect(corsHeaders(refused.headers)).toEqual({});
