@@ -3,7 +3,7 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   // demo/: the README walkthrough's scratch folder.
-  { ignores: ['dist/', 'node_modules/', 'coverage/', 'bench/results/', 'demo/'] },
+  { ignores: ['dist/', 'packages/client/dist/', 'node_modules/', 'coverage/', 'bench/results/', 'demo/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { BEARER_PROTOCOL, SUBPROTOCOL } from '../../packages/client/src/protocol.ts';
 
 /**
  * The one place where credentials are read from a request, for every entrance: `POST /consumers`
@@ -7,10 +8,8 @@ import type { IncomingHttpHeaders } from 'node:http';
  * ticket). Only shape is checked here; nothing is looked up, nothing is logged.
  */
 
-/** The WebSocket subprotocol a server selects (docs/websocket.md). */
-export const SUBPROTOCOL = 'hubcast.v1';
-/** Browsers carry a token as an offered subprotocol `hubcast.bearer.<token>`. */
-export const BEARER_PROTOCOL = 'hubcast.bearer.';
+/** The subprotocol a server selects, and the prefix of the bearer subprotocol browsers offer (docs/websocket.md). */
+export { BEARER_PROTOCOL, SUBPROTOCOL };
 /** Longest client id or client secret taken. */
 export const MAX_CLIENT_CREDENTIAL = 256;
 

@@ -1,3 +1,5 @@
+import type { ErrorCode } from '../../packages/client/src/protocol.ts';
+
 /**
  * The one registry of stable error codes. Codes are API: clients switch on them, so a code is never
  * renamed or reused. Every code here is documented in docs/errors.md (a test enforces it).
@@ -39,9 +41,10 @@ export const ERRORS = {
   headers_too_large: { status: 431, message: 'the request headers are too large' },
   request_timeout: { status: 408, message: 'the request headers did not arrive in time' },
   expectation_failed: { status: 417, message: 'only "Expect: 100-continue" is supported' },
-} as const satisfies Record<string, { status: number; message: string }>;
+} as const satisfies Record<ErrorCode, { status: number; message: string }>;
 
-export type ErrorCode = keyof typeof ERRORS;
+/** The codes themselves live in the shared protocol module (packages/client/src/protocol.ts). */
+export type { ErrorCode };
 
 /** An error that carries a registry code; safe to serialize (never carries internals). */
 export class HubcastError extends Error {

@@ -1,6 +1,9 @@
 import type { Publication } from '../broker/broker.ts';
 import { ERRORS, type ErrorCode } from '../core/errors.ts';
 import type { StoredMessage } from '../store/store.ts';
+import { encodeBinaryMessage } from '../../packages/client/src/protocol.ts';
+
+export { isValidId, MAX_ID_LENGTH } from '../../packages/client/src/protocol.ts';
 
 /**
  * Wire frames. Message frames are built once per publication as complete, unmasked WebSocket frames
@@ -39,12 +42,8 @@ type MessageLike = Pick<Publication, 'topic' | 'offset' | 'ts' | 'kind' | 'paylo
 export function encodeMessage(m: MessageLike): { opcode: number; payload: Buffer } {
   const head = `{"type":"message","topic":${JSON.stringify(m.topic)},"offset":${m.offset},"ts":${m.ts}`;
   if (m.kind === 'binary') {
-    const header = Buffer.from(head + '}');
-    const out = Buffer.allocUnsafe(4 + header.length + m.payload.length);
-    out.writeUInt32BE(header.length, 0);
-    header.copy(out, 4);
-    m.payload.copy(out, 4 + header.length);
-    return { opcode: OP_BINARY, payload: out };
+    const out = encodeBinaryMessage(head + '}', m.payload);
+    return { opcode: OP_BINARY, payload: Buffer.from(out.buffer, out.byteOffset, out.byteLength) };
   }
   const data = m.kind === 'json' ? m.payload.toString('utf8') : JSON.stringify(m.payload.toString('utf8'));
   return { opcode: OP_TEXT, payload: Buffer.from(`${head},"data":${data}}`) };
@@ -60,19 +59,6 @@ export interface OutMessage {
 export function messageFrame(m: MessageLike): OutMessage {
   const { opcode, payload } = encodeMessage(m);
   return { frame: wsFrame(opcode, payload), payload, binary: opcode === OP_BINARY };
-}
-
-/** Longest string a request `id` may be (docs/websocket.md#request-ids). */
-export const MAX_ID_LENGTH = 64;
-
-/**
- * A request `id` the server echoes: absent, a string of at most 64 characters, or a safe integer. Capped
- * so that an answer is never much larger than a bare one, whatever the client put in its request.
- */
-export function isValidId(id: unknown): boolean {
-  if (id === undefined) return true;
-  if (typeof id === 'string') return id.length <= MAX_ID_LENGTH;
-  return typeof id === 'number' && Number.isSafeInteger(id);
 }
 
 /** An `error` frame; `id` is echoed when the request carried one, `fields` (e.g. `topic`) are added. */

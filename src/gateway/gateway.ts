@@ -24,20 +24,10 @@ import { Peer, type PeerEvents } from './peer.ts';
 import { checkHandshake } from './handshake.ts';
 import { Refuser, wsClientError, type Upgrade } from './refuse.ts';
 import { Session } from './session.ts';
+import { CloseCode } from '../../packages/client/src/protocol.ts';
 
-/** WebSocket close codes (docs/websocket.md). 4500–4999: do not reconnect automatically. */
-export const CloseCode = {
-  normal: 1000,
-  goingAway: 1001,
-  tooBig: 1009,
-  internalError: 1011,
-  tryAgainLater: 1013,
-  slowConsumer: 4001,
-  requestRate: 4002,
-  revoked: 4500,
-  notAllowed: 4501,
-  replaced: 4502,
-} as const;
+/** WebSocket close codes (docs/websocket.md), from the shared protocol module. 4500–4999: do not reconnect automatically. */
+export { CloseCode };
 
 export interface GatewayDeps {
   config: Config;

@@ -5,6 +5,7 @@ import { WebSocketServer } from 'ws';
 import type { ErrorCode } from '../core/errors.ts';
 import { FailureBudget } from '../core/rate-limit.ts';
 import type { Logger } from '../logger.ts';
+import { REFUSAL_CLOSE as PROTOCOL_REFUSAL_CLOSE } from '../../packages/client/src/protocol.ts';
 import { SUBPROTOCOL } from './credentials.ts';
 import { rejectUpgrade } from './reject.ts';
 import { RefusalLog } from './refusal-log.ts';
@@ -16,14 +17,7 @@ import { RefusalLog } from './refusal-log.ts';
  * these, the error code as the close reason. 40xx: reconnect later with backoff; 45xx: do not
  * reconnect automatically. The last digit echoes the HTTP status where one fits (401, 403).
  */
-export const REFUSAL_CLOSE = {
-  duplicate_connection: 4010,
-  rate_limited: 4011,
-  connection_limit: 4012,
-  unavailable: 4013,
-  unauthorized: 4511,
-  origin_not_allowed: 4513,
-} as const satisfies Partial<Record<ErrorCode, number>>;
+export const REFUSAL_CLOSE = PROTOCOL_REFUSAL_CLOSE satisfies Partial<Record<ErrorCode, number>>;
 const closeCodeOf: Partial<Record<ErrorCode, number>> = REFUSAL_CLOSE;
 
 /** Codes whose refusals another part of the gateway already logs, one line each. */

@@ -79,8 +79,8 @@ function newest(dir: string): number {
 describe('SIGTERM to the documented start command', () => {
   beforeAll(() => {
     // bin/hubcast.js runs dist/ (built by `npm ci` through `prepare`); rebuild it when src/ is newer.
-    const built = join(ROOT, 'dist/cli/main.js');
-    if (!existsSync(built) || statSync(built).mtimeMs < newest(join(ROOT, 'src'))) {
+    const built = join(ROOT, 'dist/src/cli/main.js');
+    if (!existsSync(built) || statSync(built).mtimeMs < Math.max(newest(join(ROOT, 'src')), newest(join(ROOT, 'packages/client/src')))) {
       execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], {
         cwd: ROOT,
         timeout: 120_000,
