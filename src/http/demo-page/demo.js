@@ -74,7 +74,11 @@ function follow(hub, topic, list, render) {
   const sub = hub.subscribe(topic, { since: { offset: 0 } });
   sub.on('subscribed', (info) => {
     replayUpTo = info?.offset ?? 0;
-    const resumed = info?.since ? `, resumed after ${info.since.offset}${info.recovered === false ? ': history not recovered' : ''}` : '';
+    const since = info?.since?.offset;
+    const resumed =
+      since === undefined
+        ? ''
+        : `, ${since === 0 ? 'from the start' : `resumed after ${since}`}${info.recovered === false ? ': history not recovered' : ''}`;
     logEvent(`subscribed to ${topic} (latest offset ${replayUpTo}${resumed})`);
   });
   sub.on('gap', () => {
