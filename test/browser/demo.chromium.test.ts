@@ -172,6 +172,12 @@ describe.skipIf(missing !== '')('the demo page and the served SDK in Chromium', 
     expect(requested.filter((u) => tokens.some((t) => u.includes(t)))).toEqual([]);
     expect(tabA.url()).toBe(`${hub}/demo`);
     expect(await tabA.locator('#client').textContent()).toMatch(/^c_/);
+    // Without a token (a new tab, nothing in its sessionStorage) the page says where to get one.
+    const bare = await context.newPage();
+    await bare.goto(`${hub}/demo`);
+    await bare.locator('#missing', { hasText: 'hubcast demo' }).waitFor({ timeout: 5000 });
+    expect(await bare.locator('#app').isHidden()).toBe(true);
+    await bare.close();
   });
 
   it('shows a message published over HTTP within a second, in both tabs', async () => {
