@@ -93,8 +93,8 @@ export async function demoCommand(args: string[], io: Io): Promise<number> {
     io.out(
       `Demo client ${clientId} (subscribe and publish on ${NAMESPACE}). Open each URL in its own tab:\n\n` +
         urls.map((u) => `  ${u}\n`).join('') +
-        `\nThen publish to the feed from your backend:\n` +
-        `  hubcast pub ${FEED} '{"hello":"world"}'\n` +
+        `\nThen publish to the feed, with an ingest key ($KEY, from \`hubcast keys create --name NAME\`):\n` +
+        `  hubcast pub ${FEED} '{"hello":"world"}' --key "$KEY"${values.url === undefined ? '' : ` --url ${base.origin}`}\n` +
         `  curl -X POST ${new URL(`/entity/${FEED}`, base).href} -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' -d '{"hello":"world"}'\n`,
     );
   }
