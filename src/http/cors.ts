@@ -10,9 +10,9 @@ import { vary } from './vary.ts';
  * the `Origin` must be listed exactly (the gateway's rule, checked the same way).
  *
  * - An allowed origin gets `Access-Control-Allow-Origin` on every answer of the route, errors included
- *   (the SDK reads their JSON body and `Retry-After`, hence `Access-Control-Expose-Headers`).
- *   With a list, the origin itself (and `Vary: Origin` on every answer); with any origin, `*`. No credentials mode:
- *   Hubcast uses no cookies, the token travels in `Authorization`.
+ *   (the SDK reads their JSON body and `Retry-After`, hence `Access-Control-Expose-Headers`). With
+ *   a list, the origin itself (and `Vary: Origin` on every answer); with any origin, `*`. No
+ *   credentials mode: Hubcast uses no cookies, the token travels in `Authorization`.
  * - A preflight (`OPTIONS` with `Origin` and `Access-Control-Request-Method`) from an allowed origin
  *   is `204` with the route's methods, `Authorization, Content-Type` and `Access-Control-Max-Age`.
  * - A refused origin gets no CORS header at all: its preflight is `403 origin_not_allowed`, and on
