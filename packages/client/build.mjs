@@ -2,10 +2,12 @@
 // module, so `@hubcast/client` and `@hubcast/client/node` share one Hubcast class), and the browser
 // bundle hubcast.min.js (esbuild: ESM, minified, browser platform). Run by `npm run build:client`.
 import { execFileSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
+import { BUDGET_GZIP_BYTES, browserBundle } from './bundle-options.mjs';
 
 const dir = fileURLToPath(new URL('.', import.meta.url));
 const require = createRequire(import.meta.url);
@@ -13,14 +15,6 @@ rmSync(`${dir}dist`, { recursive: true, force: true });
 execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', `${dir}tsconfig.json`, '--emitDeclarationOnly', 'false'], {
   stdio: 'inherit',
 });
-await build({
-  entryPoints: [`${dir}src/index.ts`],
-  outfile: `${dir}dist/hubcast.min.js`,
-  bundle: true,
-  format: 'esm',
-  platform: 'browser',
-  target: 'es2022',
-  minify: true,
-  legalComments: 'none',
-  logLevel: 'warning',
-});
+await build(browserBundle);
+const size = gzipSync(readFileSync(browserBundle.outfile), { level: 9 }).length;
+process.stderr.write(`packages/client/dist/hubcast.min.js: ${size} bytes min+gzip (budget ${BUDGET_GZIP_BYTES})\n`);

@@ -277,8 +277,14 @@ export class Hubcast extends Emitter<HubcastEvents> {
       if (out.reason) info.reason = out.reason;
       if (out.status !== undefined) info.status = out.status;
       if (action === 'stop') {
+        const code = out.status
+          ? (({ 401: 'unauthorized', 403: 'origin_not_allowed' } as Record<number, string>)[out.status] ?? `http_${out.status}`)
+          : undefined;
         const err =
           out.error ??
+          (code
+            ? new HubcastError(code, `upgrade refused: ${out.status}; not reconnecting`, { status: out.status!, action: 'stop' })
+            : undefined) ??
           new HubcastError(
             out.reason && /^[a-z_]+$/.test(out.reason) ? out.reason : 'connection_closed',
             `closed with ${out.code}${out.reason ? ` (${out.reason})` : ''}; not reconnecting`,

@@ -28,7 +28,7 @@ export const CLOSE_CODES = {
   1000: { name: 'normal closure', action: 'reconnect' },
   1001: { name: 'going away', action: 'reconnect' },
   1002: { name: 'protocol error', action: 'stop' },
-  1006: { name: 'abnormal closure', action: 'reconnect' },
+  1006: { name: '(abnormal; never sent)', action: 'reconnect' },
   1007: { name: 'invalid payload data', action: 'stop' },
   1009: { name: 'message too big', action: 'stop' },
   1011: { name: 'internal error', action: 'reconnect' },
