@@ -11,7 +11,10 @@ import { FailureBudget, RateBuckets, sourceKey } from './core/rate-limit.ts';
 import { Publisher, type PublishResult } from './core/publisher.ts';
 import { Gateway } from './gateway/gateway.ts';
 import { createHttpApp } from './http/app.ts';
+import { clientBundleRoute } from './http/client-bundle.ts';
 import { consumerRoutes } from './http/consumers.ts';
+import { corsRoutes, originPolicy } from './http/cors.ts';
+import { demoRoutes } from './http/demo.ts';
 import { KeyCheck } from './auth/keys.ts';
 import { entityRoutes } from './http/entity.ts';
 import { cachedProbe, healthRoutes } from './http/health.ts';
@@ -41,6 +44,8 @@ export interface ServerOptions {
   backend?: Backend;
   /** How often revocations made by the CLI are picked up, ms (default 1000). */
   changePollMs?: number;
+  /** The browser bundle served at GET /client.js (tests; default packages/client/dist/hubcast.min.js). */
+  clientBundlePath?: string;
 }
 
 export interface HubcastServer {
@@ -190,6 +195,13 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
       ...(n.ok ? { presence: { nodes: n.value!.length } } : {}),
     };
   });
+  // CORS first: its hook must run before the routes' own (a refused origin is answered before any work).
+  corsRoutes(app, originPolicy(config.ws.allowedOrigins), [
+    { path: '/consumers/tickets', methods: ['POST'], refuse: true },
+    { path: '/client.js', methods: ['GET'], refuse: false },
+  ]);
+  clientBundleRoute(app, options.clientBundlePath);
+  if (config.demo.enabled) demoRoutes(app);
   consumerRoutes(app, { config, store, tokens, failures: consumerFailures, registrations, log: log.child({ component: 'consumers' }) });
   const keys = new KeyCheck({ store, clock });
   entityRoutes(app, { config, keys, publisher, metrics, failures: ingestFailures, log: log.child({ component: 'ingest' }) });

@@ -3,6 +3,7 @@ import { ConfigError } from '../core/errors.ts';
 import { clientsCommand, CLIENTS_USAGE } from './clients.ts';
 import { configCommand, CONFIG_USAGE } from './config.ts';
 import { connectCommand, CONNECT_USAGE } from './connect.ts';
+import { demoCommand, DEMO_USAGE } from './demo.ts';
 import { dlqCommand, DLQ_USAGE } from './dlq.ts';
 import { keysCommand, KEYS_USAGE } from './keys.ts';
 import { UsageError, type Io } from './options.ts';
@@ -20,6 +21,7 @@ ${CLIENTS_USAGE}
 ${KEYS_USAGE}
 ${CONNECT_USAGE}
 ${DLQ_USAGE}
+${DEMO_USAGE}
 
 Every command takes --data-dir DIR (or HUBCAST_DATA_DIR) and --config FILE. Docs: docs/.`;
 
@@ -50,6 +52,8 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
         return await connectCommand(rest, io);
       case 'dlq':
         return await dlqCommand(rest, io);
+      case 'demo':
+        return await demoCommand(rest, io);
       case undefined:
       case 'help':
       case '--help':

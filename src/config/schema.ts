@@ -157,7 +157,7 @@ export const configSchema = z
           .array(z.string().superRefine(checkOrigin))
           .default([])
           .describe(
-            'Browser origins allowed to connect (exact match, e.g. https://app.example.com); empty or "*" = any. Others get 403 (close 4513).',
+            'Browser origins allowed to connect (exact match, e.g. https://app.example.com); empty or "*" = any. Others get 403 (close 4513). Also the CORS allow-list of POST /consumers/tickets and GET /client.js.',
           ),
         closeRefusals: tokenBucket(30, 10, {
           perMinute: 'Refusals told to a browser form (ticket, bearer subprotocol) by close code, per source IP per minute.',
@@ -532,6 +532,17 @@ export const configSchema = z
           })
           .strict()
           .default({}),
+      })
+      .strict()
+      .default({}),
+    demo: z
+      .object({
+        enabled: z
+          .boolean()
+          .default(false)
+          .describe(
+            'Serve the live demo page at GET /demo (open the URL `hubcast demo` prints; the token travels in the URL fragment). Off: 404.',
+          ),
       })
       .strict()
       .default({}),
