@@ -2,8 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  // demo/: the README walkthrough's scratch folder.
-  { ignores: ['dist/', 'packages/client/dist/', 'node_modules/', 'coverage/', 'bench/results/', 'demo/'] },
+  { ignores: ['dist/', 'packages/client/dist/', 'node_modules/', 'coverage/', 'bench/results/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
