@@ -265,17 +265,29 @@ export class Session {
     const { topic, id } = m;
     if (!isValidTopic(topic)) return peer.sendText(errorFrame('invalid_topic', undefined, id));
     if (!allowedBy(peer.publishAcl, topic)) return this.#d.forbid(peer, `publish to ${topic} without rights`, id);
-    if (!('data' in m) || m.data === undefined) return peer.sendText(errorFrame('bad_request', 'publish needs "data"', id));
+    const hasData = 'data' in m && m.data !== undefined;
+    const b64 = m.data_base64;
+    if (hasData === (b64 !== undefined))
+      return peer.sendText(errorFrame('bad_request', 'publish needs exactly one of "data" (JSON) and "data_base64" (bytes)', id));
     const key = m.key;
     if (key !== undefined && typeof key !== 'string') return peer.sendText(errorFrame('bad_request', '"key" must be a string', id));
     let payload: Buffer;
-    try {
-      payload = jsonPayload(m.data);
-    } catch (err) {
-      return peer.sendText(errorFrame('invalid_json', (err as Error).message, id));
+    let kind: 'json' | 'binary' = 'json';
+    if (b64 !== undefined) {
+      // Checked before decoding: Buffer.from(…, 'base64') would skip what is not base64.
+      if (typeof b64 !== 'string' || !isBase64(b64))
+        return peer.sendText(errorFrame('bad_request', '"data_base64" must be standard base64 (RFC 4648, padded)', id));
+      payload = Buffer.from(b64, 'base64');
+      kind = 'binary';
+    } else {
+      try {
+        payload = jsonPayload(m.data);
+      } catch (err) {
+        return peer.sendText(errorFrame('invalid_json', (err as Error).message, id));
+      }
     }
     // Not awaited: the ack comes when the message is committed, possibly after later answers.
-    this.#d.publisher.publish({ topic, kind: 'json', payload, key, scope: `client:${peer.clientId}`, source: 'ws' }).then(
+    this.#d.publisher.publish({ topic, kind, payload, key, scope: `client:${peer.clientId}`, source: 'ws' }).then(
       (res) => peer.sendText(controlFrame('ack', { topic, offset: res.offset }, id)),
       (err: unknown) => {
         if (err instanceof HubcastError) return peer.sendText(errorFrame(err.code, err.message, id));
@@ -285,3 +297,7 @@ export class Session {
     );
   }
 }
+
+/** Standard base64 with padding (what `btoa` and `Buffer#toString('base64')` write). */
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const isBase64 = (s: string) => BASE64.test(s);

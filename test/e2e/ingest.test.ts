@@ -517,6 +517,36 @@ describe('ingest: key', () => {
   });
 });
 
+describe('client publish of bytes (data_base64)', () => {
+  let h: Harness;
+  afterEach(() => h?.close());
+
+  it('is delivered as a binary frame with the exact bytes; malformed or ambiguous frames get bad_request', async () => {
+    h = await startServer();
+    const c = await subscriber(h, ['bin.ws']);
+    const p = await h.connect(await h.register(await h.createClient({ subscribe: ['bin.>'], publish: ['bin.>'] })));
+    const bytes = Buffer.from([0, 1, 2, 250, 255, 10]);
+    p.send({ type: 'publish', topic: 'bin.ws', data_base64: bytes.toString('base64'), id: 1 });
+    expect(await p.next('ack')).toMatchObject({ id: 1, offset: 1 });
+    const { header, payload } = decodeBinary(await c.nextBinary());
+    expect(header).toMatchObject({ type: 'message', topic: 'bin.ws', offset: 1 });
+    expect(payload.equals(bytes)).toBe(true);
+    for (const [frame, id] of [
+      [{ data_base64: 'not base64!' }, 2],
+      [{ data_base64: 'AAE' }, 3], // unpadded
+      [{ data_base64: 42 }, 4],
+      [{ data: 'x', data_base64: 'AA==' }, 5],
+      [{}, 6],
+    ] as const) {
+      p.send({ type: 'publish', topic: 'bin.ws', ...frame, id });
+      expect(await p.next('error')).toMatchObject({ code: 'bad_request', id });
+    }
+    // Nothing of those was stored: the next one is offset 2.
+    p.send({ type: 'publish', topic: 'bin.ws', data_base64: '', id: 7 });
+    expect(await p.next('ack')).toMatchObject({ id: 7, offset: 2 });
+  });
+});
+
 describe('health, metrics, unknown routes', () => {
   let h: Harness;
   afterEach(async () => h?.close());

@@ -115,7 +115,17 @@ describe('SDK: publish', () => {
     expect(await x.publish('c.r', { n: 1 }, { key: 'same' })).toEqual({ topic: 'c.r', offset: 1, key: 'same' });
     expect((await x.publish('c.r', { n: 2 })).offset).toBe(2);
     await expect(x.publish('c.r', { n: 3 }, { key: 'same' })).rejects.toMatchObject({ code: 'idempotency_key_conflict' });
-    await expect(x.publish('c.r', new Uint8Array([1]))).rejects.toMatchObject({ code: 'not_supported' });
+    // Bytes travel as data_base64 and reach subscribers as a binary message.
+    const sub = x.subscribe('c.bin');
+    const got: Uint8Array[] = [];
+    sub.on('message', (m) => got.push(m.binary!));
+    await subscribed(sub);
+    const bytes = new Uint8Array(70_000).map((_, i) => (i * 7) & 0xff); // more than one btoa chunk
+    expect((await x.publish('c.bin', bytes.subarray(0, 3))).offset).toBe(1);
+    expect((await x.publish('c.bin', bytes.buffer.slice(0, 40_000))).offset).toBe(2);
+    for (let i = 0; i < 100 && got.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
+    expect([...got[0]!]).toEqual([...bytes.subarray(0, 3)]);
+    expect(Buffer.from(got[1]!).equals(Buffer.from(bytes.subarray(0, 40_000)))).toBe(true);
   });
 
   it('times out without a connection', async () => {

@@ -102,7 +102,7 @@ export interface PublishOptions {
 }
 
 interface Pending {
-  frame: { type: 'publish'; topic: string; data: unknown; key: string; id: number };
+  frame: { type: 'publish'; topic: string; data?: unknown; data_base64?: string; key: string; id: number };
   resolve: (a: Ack) => void;
   reject: (e: HubcastError) => void;
   timer: ReturnType<typeof setTimeout>;
@@ -200,17 +200,16 @@ export class Hubcast extends Emitter<HubcastEvents> {
   }
 
   /**
-   * Publishes JSON `data` (needs publish rights); resolves with the ack once the message is committed.
+   * Publishes `data` (needs publish rights): a JSON value, or bytes (`Uint8Array` / `ArrayBuffer`,
+   * sent as `data_base64`, received as a binary message); resolves with the ack once it is committed.
    * Waits for a connection if there is none; resent after a reconnect under the same idempotency key.
    */
   publish(topic: string, data: unknown, options: PublishOptions = {}): Promise<Ack> {
     if (this.#state === 'closed') return Promise.reject(new HubcastError('closed', 'this client is closed'));
-    if (data instanceof Uint8Array || data instanceof ArrayBuffer)
-      return Promise.reject(
-        new HubcastError('not_supported', 'binary payloads are published over HTTP (POST /entity/<topic>), not over WebSocket'),
-      );
     const id = this.#nextId++;
-    const frame = { type: 'publish' as const, topic, data, key: options.key ?? randomKey(), id };
+    const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : data instanceof Uint8Array ? data : undefined;
+    const body = bytes ? { data_base64: toBase64(bytes) } : { data };
+    const frame = { type: 'publish' as const, topic, ...body, key: options.key ?? randomKey(), id };
     const p = new Promise<Ack>((resolve, reject) => {
       const ms = options.timeoutMs ?? this.#o.publishTimeoutMs ?? 10_000;
       const timer = setTimeout(() => {
@@ -532,4 +531,11 @@ export class Hubcast extends Emitter<HubcastEvents> {
     if (binary) m.binary = binary;
     this.#route(f.topic, (s) => s._message(m));
   }
+}
+
+/** Standard padded base64 of `b` (`btoa` exists in browsers and Node 16+). */
+function toBase64(b: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < b.length; i += 0x8000) s += String.fromCharCode(...b.subarray(i, i + 0x8000));
+  return btoa(s);
 }

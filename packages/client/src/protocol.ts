@@ -177,8 +177,10 @@ export interface PresenceRequest {
 export interface PublishRequest {
   type: 'publish';
   topic: string;
-  /** Any JSON value. */
-  data: unknown;
+  /** Any JSON value (subscribers get a JSON message) — or, instead, `data_base64`. */
+  data?: unknown;
+  /** Bytes, as standard padded base64: subscribers get a binary message frame. */
+  data_base64?: string;
   /** Idempotency key, 1–200 characters, scoped to the client. */
   key?: string;
   id?: RequestId;
