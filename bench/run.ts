@@ -11,7 +11,7 @@
  * Afterwards: bench/results/summary.md and chart.svg (summary.quick.md, chart.quick.svg with --quick).
  * --keep    keep the temporary folders (server logs, data dirs, CPU profiles)
  * Other --flags are passed to the scenarios (flood: --slow-hash, --variants=a,b, --cpu-prof).
- * fanout, latency, topics: --contenders=a,b, --sizes=N,N (fanout), --cpu-prof[=all] (see bench/README.md).
+ * fanout, latency, topics: --contenders=a,b, --sizes=N,N and --publisher-concurrency=N,N (fanout), --cpu-prof[=all] (see bench/README.md).
  * cluster: --brokers=redis,nats,postgres, --cluster-n=N, --cross-n/m/rate, --store=sqlite (see bench/README.md).
  * Scenarios are found, not listed: every bench/scenarios/<name>.ts is one (`cluster` included).
  */

@@ -11,14 +11,17 @@ export type { Contender, Started, Target } from './types.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
-/** A Node contender of this folder (`ws-frame-once.ts`, `socketio.ts`): `--port N`, GET /healthz. */
-function nodeScript(file: string, kind: 'ws-frame-once' | 'socketio') {
+/**
+ * A Node contender of this folder (`ws-frame-once.ts`, `ws-coalesce.ts`, `socketio.ts`): `--port N`, GET /healthz.
+ * `kind` is its wire protocol (ws-coalesce speaks ws-frame-once's); `name` names the process.
+ */
+function nodeScript(file: string, kind: 'ws-frame-once' | 'socketio', name: string = kind) {
   const script = fileURLToPath(new URL(file, import.meta.url));
   return async ({ children, dir, profile }: StartOptions): Promise<Started> => {
     const port = await freePort();
     const profDir = join(dir, 'cpu-prof');
     const child = children.start({
-      name: kind,
+      name,
       script,
       args: ['--port', String(port)],
       nodeArgs: profile ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [],
@@ -48,6 +51,18 @@ export const wsFrameOnce: Contender = {
   start: nodeScript('./ws-frame-once.ts', 'ws-frame-once'),
 };
 
+export const wsCoalesce: Contender = {
+  name: 'ws-coalesce',
+  label: 'ws coalescing',
+  description:
+    'bench/contenders/ws-coalesce.ts: the frame-once `ws` server (no auth, no history, a Set of subscribers per topic, each message framed ' +
+    'once) that also coalesces each socket’s frames per event-loop turn: frames queue per subscriber, one `setImmediate` per turn writes ' +
+    'each subscriber’s frames with one socket write (one WebSocket frame per message still) — the practical ceiling when the backend ' +
+    'publishes a few messages at a time (issue 12). Same protocol and `POST /publish` as ws frame-once.',
+  unavailable: async () => null,
+  start: nodeScript('./ws-coalesce.ts', 'ws-frame-once', 'ws-coalesce'),
+};
+
 export const socketio: Contender = {
   name: 'socketio',
   label: 'Socket.IO',
@@ -59,10 +74,10 @@ export const socketio: Contender = {
 };
 
 /** Every contender, Hubcast first (the tables give each ratio to it). */
-export const CONTENDERS: readonly Contender[] = [hubcast, wsFrameOnce, socketio, natsWs, mosquittoWs, mosquittoTcp];
+export const CONTENDERS: readonly Contender[] = [hubcast, wsFrameOnce, wsCoalesce, socketio, natsWs, mosquittoWs, mosquittoTcp];
 
-/** Run by default; the others only when named in `--contenders=`. */
-const DEFAULT = ['hubcast', 'ws-frame-once', 'socketio', 'nats-ws', 'mosquitto-ws'];
+/** Run by default (a scenario may pass its own list); the others only when named in `--contenders=`. */
+export const DEFAULT_CONTENDERS: readonly string[] = ['hubcast', 'ws-frame-once', 'socketio', 'nats-ws', 'mosquitto-ws'];
 
 export interface Picked {
   contenders: Contender[];
@@ -70,10 +85,10 @@ export interface Picked {
   skipped: { contender: Contender; why: string }[];
 }
 
-/** `--contenders=a,b` (Hubcast is always first, added when left out), else the default set; drops those unavailable here. */
-export async function pickContenders(flags: ReadonlySet<string>): Promise<Picked> {
+/** `--contenders=a,b` (Hubcast is always first, added when left out), else `defaults`; drops those unavailable here. */
+export async function pickContenders(flags: ReadonlySet<string>, defaults: readonly string[] = DEFAULT_CONTENDERS): Promise<Picked> {
   const flag = [...flags].find((f) => f.startsWith('--contenders='));
-  const names = flag ? flag.slice('--contenders='.length).split(',').filter(Boolean) : DEFAULT;
+  const names = flag ? flag.slice('--contenders='.length).split(',').filter(Boolean) : defaults;
   for (const n of names)
     if (!CONTENDERS.some((c) => c.name === n))
       throw new Error(`unknown contender "${n}"; known: ${CONTENDERS.map((c) => c.name).join(', ')}`);

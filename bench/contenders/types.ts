@@ -52,7 +52,7 @@ export interface Started {
 }
 
 export interface Contender {
-  /** `hubcast`, `ws-frame-once`, `socketio`, `nats-ws`, `mosquitto-ws`. */
+  /** `hubcast`, `ws-frame-once`, `ws-coalesce`, `socketio`, `nats-ws`, `mosquitto-ws`. */
   name: string;
   label: string;
   description: string;

@@ -39,7 +39,14 @@ interface Headline {
 const n = (s: string) => Number(s).toLocaleString('en-US');
 
 const HEADLINES: Headline[] = [
-  { scenario: 'fanout', match: /^n(\d+)\.deliveries$/, better: 'higher', label: (m) => `fan-out N=${n(m[1]!)}`, sublabel: 'deliveries/s' },
+  {
+    scenario: 'fanout',
+    // `n1000.c8.deliveries` (publisher-concurrency sweep, issue 12); `n1000.deliveries` in results from before it.
+    match: /^n(\d+)(?:\.c(\d+))?\.deliveries$/,
+    better: 'higher',
+    label: (m) => `fan-out N=${n(m[1]!)}${m[2] ? `, ${m[2]} in flight` : ''}`,
+    sublabel: 'deliveries/s',
+  },
   { scenario: 'latency', match: /^latency\.p99$/, better: 'lower', label: () => 'fixed rate', sublabel: 'latency p99' },
   { scenario: 'memory', match: /^rss\.per_conn$/, better: 'lower', label: () => 'idle memory', sublabel: 'RSS per connection' },
   { scenario: 'ingest', match: /^rps\.c(\d+)$/, better: 'higher', label: (m) => `ingest, ${m[1]} conn`, sublabel: 'requests/s' },

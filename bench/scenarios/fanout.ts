@@ -1,18 +1,27 @@
 /**
- * (a) Burst fan-out (issue 5): N subscribers on one topic, M messages of ~190 bytes published as fast
- * as the contender takes them, for every contender side by side: deliveries/s, server CPU µs per
- * delivery, and correctness (every subscriber got every message once, all in the same order).
+ * (a) Burst fan-out (issue 5; publisher-concurrency sweep, issue 12): N subscribers on one topic, M
+ * messages of ~190 bytes published as fast as the contender takes them, for every contender side by
+ * side: deliveries/s, server CPU µs per delivery, and correctness (every subscriber got every message
+ * once, all in the same order).
  *
  * Sizes: N = 1,000 and 5,000 with N × M ≈ 2,000,000 deliveries (publishing capped at 20 s); quick:
  * N = 200, M = 200. The publisher keeps at most WINDOW messages per subscriber outstanding (published
  * but not yet delivered), so a burst is measured at the rate the server sustains, never as an
  * unbounded queue (Hubcast would rightly close consumers past limits.maxBufferedBytes).
  *
- * Flags: `--contenders=a,b` (default: hubcast, ws-frame-once, socketio, nats-ws, mosquitto-ws when they
- * can run here), `--sizes=1000,5000`, `--cpu-prof` (Hubcast runs with --cpu-prof; the notes list its
- * busiest functions).
+ * Publisher concurrency (issue 12): how many publishes the publisher keeps unanswered (HTTP requests in
+ * flight: `POST /entity`, `POST /publish`) — a backend that publishes a few messages at a time is the
+ * common case, and a server's throughput must not depend on it. Each N is measured at each level
+ * (default 1, 8 and 32; quick: 8). NATS and MQTT publishes are not answered (the publisher only
+ * writes them), so the level does not bound them: they run once per N and that run stands for every
+ * level.
+ *
+ * Flags: `--contenders=a,b` (default: hubcast, ws-frame-once, ws-coalesce, socketio, nats-ws,
+ * mosquitto-ws when they can run here), `--sizes=1000,5000`, `--publisher-concurrency=1,8,32`,
+ * `--cpu-prof` (Hubcast runs with --cpu-prof; the notes list its busiest functions; `=all`: every
+ * Node server).
  */
-import { pickContenders } from '../contenders/index.ts';
+import { DEFAULT_CONTENDERS, pickContenders } from '../contenders/index.ts';
 import type { LoadJob } from '../contenders/job.ts';
 import {
   cpuPerDeliveryUs,
@@ -38,6 +47,15 @@ const MAX_MS = 20_000;
 const WINDOW = 64;
 const PAYLOAD = 190;
 const SOCKETIO_RATIO = 6;
+/** Issue 12: Hubcast's server CPU per delivery at most this × the coalescing ws server's. */
+const COALESCE_CPU_RATIO = 1.2;
+/** Publishes unanswered, by default (full runs; quick runs: QUICK_LEVEL). */
+const LEVELS = [1, 8, 32];
+const QUICK_LEVEL = 8;
+/** Contenders whose publisher does not wait for answers: one run per N stands for every level. */
+const UNANSWERED = new Set(['nats-ws', 'mosquitto-ws', 'mosquitto-tcp']);
+/** The fan-out scenario's default contenders: the shared default plus the coalescing ws server. */
+const FANOUT_DEFAULT = DEFAULT_CONTENDERS.flatMap((c) => (c === 'ws-frame-once' ? [c, 'ws-coalesce'] : [c]));
 
 function sizes(ctx: ScenarioContext): number[] {
   const flag = [...ctx.flags].find((f) => f.startsWith('--sizes='));
@@ -47,7 +65,16 @@ function sizes(ctx: ScenarioContext): number[] {
   return ns;
 }
 
-function job(ctx: ScenarioContext, n: number): Omit<LoadJob, 'target' | 'serverPid'> {
+function levels(ctx: ScenarioContext): number[] {
+  const flag = [...ctx.flags].find((f) => f.startsWith('--publisher-concurrency='));
+  if (!flag) return ctx.quick ? [QUICK_LEVEL] : LEVELS;
+  const cs = flag.slice('--publisher-concurrency='.length).split(',').map(Number);
+  if (cs.length === 0 || cs.some((c) => !Number.isInteger(c) || c < 1 || c > 256))
+    throw new Error('--publisher-concurrency=N,N takes publishes in flight, 1..256');
+  return [...new Set(cs)];
+}
+
+function job(ctx: ScenarioContext, n: number, inFlight: number): Omit<LoadJob, 'target' | 'serverPid'> {
   const messages = ctx.quick ? 200 : Math.max(1, Math.round(DELIVERIES / n));
   return {
     subscribers: n,
@@ -64,7 +91,7 @@ function job(ctx: ScenarioContext, n: number): Omit<LoadJob, 'target' | 'serverP
       messages,
       maxMs: ctx.quick ? 5_000 : MAX_MS,
       windowDeliveries: WINDOW * n,
-      maxInFlight: 32,
+      maxInFlight: inFlight,
     },
     drainMs: ctx.quick ? 5_000 : 15_000,
     latency: false,
@@ -73,106 +100,167 @@ function job(ctx: ScenarioContext, n: number): Omit<LoadJob, 'target' | 'serverP
 
 const fmtN = (n: number) => n.toLocaleString('en-US');
 
+/** Figure keys and labels of one (N, level). */
+const tagOf = (n: number, c: number) => `n${n}.c${c}`;
+const labelOf = (n: number, c: number) => `N=${fmtN(n)}, ${c} in flight`;
+
 export async function run(ctx: ScenarioContext): Promise<ScenarioResult> {
-  const { contenders, skipped } = await pickContenders(ctx.flags);
+  const { contenders, skipped } = await pickContenders(ctx.flags, FANOUT_DEFAULT);
   const ns = sizes(ctx);
-  /** outcomes[contender][size] (undefined: that run failed, see errors). */
-  const outcomes = new Map<string, Map<number, Outcome>>();
+  const cs = levels(ctx);
+  /** outcomes[contender][`n1000.c8`] (undefined: that run failed, see errors); unanswered contenders: under every level. */
+  const outcomes = new Map<string, Map<string, Outcome>>();
   const errors = new Map<string, string[]>();
   for (const n of ns) {
-    for (const c of contenders) {
-      ctx.log(`-- N=${fmtN(n)}: ${c.label}`);
-      try {
-        const o = await measure(ctx, c, job(ctx, n), `n${n}`);
-        if (!outcomes.has(c.name)) outcomes.set(c.name, new Map());
-        outcomes.get(c.name)!.set(n, o);
-        const d = deliveriesPerS(o.result);
-        ctx.log(
-          `  ${c.name}: ${d === null ? 'n/a' : formatNumber(d)} deliveries/s, ${cpuPerDeliveryUs(o.result)?.toFixed(2) ?? 'n/a'} µs server CPU each; ${faultNote(o.result.correctness)}`,
-        );
-      } catch (err) {
-        // Hubcast breaking breaks the scenario; another contender failing is reported in its column.
-        if (c.name === 'hubcast') throw err;
-        ctx.log(`  ${c.name} failed: ${(err as Error).message}`);
-        errors.set(c.name, [...(errors.get(c.name) ?? []), `N=${fmtN(n)}: ${(err as Error).message}`]);
+    for (const c of cs) {
+      for (const x of contenders) {
+        const unanswered = UNANSWERED.has(x.name);
+        // One run per N stands for every level: copy it.
+        if (unanswered && c !== cs[0]) {
+          const o = outcomes.get(x.name)?.get(tagOf(n, cs[0]!));
+          if (o) outcomes.get(x.name)!.set(tagOf(n, c), o);
+          continue;
+        }
+        ctx.log(`-- ${labelOf(n, c)}${unanswered ? ' (publishes unanswered: every level)' : ''}: ${x.label}`);
+        try {
+          const o = await measure(ctx, x, job(ctx, n, c), tagOf(n, c));
+          if (!outcomes.has(x.name)) outcomes.set(x.name, new Map());
+          outcomes.get(x.name)!.set(tagOf(n, c), o);
+          const d = deliveriesPerS(o.result);
+          ctx.log(
+            `  ${x.name}: ${d === null ? 'n/a' : formatNumber(d)} deliveries/s, ${cpuPerDeliveryUs(o.result)?.toFixed(2) ?? 'n/a'} µs server CPU each; ${faultNote(o.result.correctness)}`,
+          );
+        } catch (err) {
+          // Hubcast breaking breaks the scenario; another contender failing is reported in its column.
+          if (x.name === 'hubcast') throw err;
+          ctx.log(`  ${x.name} failed: ${(err as Error).message}`);
+          errors.set(x.name, [...(errors.get(x.name) ?? []), `${labelOf(n, c)}: ${(err as Error).message}`]);
+        }
       }
     }
   }
 
-  const rate = (c: string, n: number) => {
-    const o = outcomes.get(c)?.get(n);
-    return o ? deliveriesPerS(o.result) : null;
+  const result = (x: string, n: number, c: number) => outcomes.get(x)?.get(tagOf(n, c))?.result;
+  const rate = (x: string, n: number, c: number) => {
+    const r = result(x, n, c);
+    return r ? deliveriesPerS(r) : null;
   };
-  const variants: VariantResult[] = contenders.map((c) => {
+  const cpu = (x: string, n: number, c: number) => {
+    const r = result(x, n, c);
+    return r ? cpuPerDeliveryUs(r) : null;
+  };
+  const has = (x: string) => contenders.some((y) => y.name === x);
+  const variants: VariantResult[] = contenders.map((x) => {
     const figures: Figure[] = [];
     const notes: string[] = [];
+    const unanswered = UNANSWERED.has(x.name);
     for (const n of ns) {
-      const o = outcomes.get(c.name)?.get(n);
-      const r = o?.result;
-      const d = r ? deliveriesPerS(r) : null;
-      const f: Figure = {
-        key: `n${n}.deliveries`,
-        label: `deliveries/s, N=${fmtN(n)}`,
-        value: d,
-        unit: '/s',
-        ...(r ? { note: `${fmtN(r.measured.published)} messages in ${(r.measured.windowMs / 1000).toFixed(2)} s` } : { note: 'failed' }),
-      };
-      figures.push(f);
-      figures.push({ key: `n${n}.cpu`, label: `server CPU per delivery, N=${fmtN(n)}`, value: r ? cpuPerDeliveryUs(r) : null, unit: 'µs' });
-      figures.push({
-        key: `n${n}.faults`,
-        label: `correctness faults (lost, duplicated, out of order), N=${fmtN(n)}`,
-        value: r ? faults(r.correctness) : null,
-        unit: '',
-        note: r ? faultNote(r.correctness) : 'failed',
-        target: { text: '0', met: r ? faults(r.correctness) === 0 : false },
-      });
-      if (c.name === 'hubcast') {
-        const sio = rate('socketio', n);
-        const ratio = d !== null && sio ? d / sio : null;
+      for (const c of cs) {
+        const tag = tagOf(n, c);
+        const label = labelOf(n, c);
+        const o = outcomes.get(x.name)?.get(tag);
+        const r = o?.result;
+        const d = r ? deliveriesPerS(r) : null;
+        const mine = cpu(x.name, n, c);
         figures.push({
-          key: `n${n}.vs_socketio`,
-          label: `Hubcast ÷ Socket.IO deliveries/s, N=${fmtN(n)}`,
-          value: ratio,
-          unit: '×',
-          ...(sio ? { note: `Socket.IO ${formatNumber(sio)}/s` } : { note: 'Socket.IO not measured' }),
-          target: perf(ctx, `≥ ${SOCKETIO_RATIO}×`, ratio === null ? null : ratio >= SOCKETIO_RATIO),
+          key: `${tag}.deliveries`,
+          label: `deliveries/s, ${label}`,
+          value: d,
+          unit: '/s',
+          ...(r
+            ? {
+                note: `${fmtN(r.measured.published)} messages in ${(r.measured.windowMs / 1000).toFixed(2)} s${unanswered && cs.length > 1 ? '; one run for every level' : ''}`,
+              }
+            : { note: 'failed' }),
         });
-        if (n === Math.max(...ns)) {
-          const others = contenders.filter((x) => x.name !== 'hubcast').map((x) => ({ c: x, v: rate(x.name, n) }));
-          const best = others.filter((x) => x.v !== null).sort((a, b) => b.v! - a.v!)[0];
-          const lead = d !== null && best ? d / best.v! : null;
+        figures.push({ key: `${tag}.cpu`, label: `server CPU per delivery, ${label}`, value: mine, unit: 'µs' });
+        figures.push({
+          key: `${tag}.faults`,
+          label: `correctness faults (lost, duplicated, out of order), ${label}`,
+          value: r ? faults(r.correctness) : null,
+          unit: '',
+          note: r ? faultNote(r.correctness) : 'failed',
+          target: { text: '0', met: r ? faults(r.correctness) === 0 : false },
+        });
+        if (x.name === 'hubcast') {
+          // Issue 12: CPU per delivery against the coalescing ws server, deliveries/s against NATS-ws.
+          if (has('ws-coalesce')) {
+            const theirs = cpu('ws-coalesce', n, c);
+            const ratio = mine !== null && theirs ? mine / theirs : null;
+            figures.push({
+              key: `${tag}.cpu_vs_coalesce`,
+              label: `Hubcast ÷ ws coalescing server CPU per delivery, ${label}`,
+              value: ratio,
+              unit: '×',
+              note: theirs ? `ws coalescing ${theirs.toFixed(2)} µs` : 'ws coalescing not measured',
+              target: perf(ctx, `≤ ${COALESCE_CPU_RATIO}×`, ratio === null ? null : ratio <= COALESCE_CPU_RATIO),
+            });
+          }
+          if (has('nats-ws')) {
+            const nats = rate('nats-ws', n, c);
+            const ratio = d !== null && nats ? d / nats : null;
+            figures.push({
+              key: `${tag}.vs_nats`,
+              label: `Hubcast ÷ NATS-ws deliveries/s, ${label}`,
+              value: ratio,
+              unit: '×',
+              note: nats ? `NATS-ws ${formatNumber(nats)}/s (its publishes are not answered)` : 'NATS-ws not measured',
+              target: perf(ctx, '> 1× (ahead of NATS-ws)', ratio === null ? null : ratio > 1),
+            });
+          }
+          const sio = rate('socketio', n, c);
+          const sioRatio = d !== null && sio ? d / sio : null;
           figures.push({
-            key: `n${n}.vs_best`,
-            label: `Hubcast ÷ the best other contender, N=${fmtN(n)}`,
-            value: lead,
+            key: `${tag}.vs_socketio`,
+            label: `Hubcast ÷ Socket.IO deliveries/s, ${label}`,
+            value: sioRatio,
             unit: '×',
-            note: best ? `best: ${best.c.label} ${formatNumber(best.v!)}/s` : 'no other contender measured',
-            target: perf(ctx, '> 1× (ahead of every contender)', lead === null ? null : lead > 1),
+            ...(sio ? { note: `Socket.IO ${formatNumber(sio)}/s` } : { note: 'Socket.IO not measured' }),
+            target: perf(ctx, `≥ ${SOCKETIO_RATIO}×`, sioRatio === null ? null : sioRatio >= SOCKETIO_RATIO),
           });
+          if (n === Math.max(...ns)) {
+            const others = contenders.filter((y) => y.name !== 'hubcast').map((y) => ({ c: y, v: rate(y.name, n, c) }));
+            const best = others.filter((y) => y.v !== null).sort((a, b) => b.v! - a.v!)[0];
+            const lead = d !== null && best ? d / best.v! : null;
+            figures.push({
+              key: `${tag}.vs_best`,
+              label: `Hubcast ÷ the best other contender, ${label}`,
+              value: lead,
+              unit: '×',
+              note: best ? `best: ${best.c.label} ${formatNumber(best.v!)}/s` : 'no other contender measured',
+              target: perf(ctx, '> 1× (ahead of every contender)', lead === null ? null : lead > 1),
+            });
+          }
         }
+        // An unanswered contender's one run is noted once, under the first level.
+        if (o && !(unanswered && c !== cs[0]))
+          notes.push(...outcomeNotes(o, unanswered && cs.length > 1 ? `N=${fmtN(n)}, every level` : label));
       }
-      if (o) notes.push(...outcomeNotes(o, `N=${fmtN(n)}`));
     }
     return contenderVariant(
-      c,
+      x,
       figures,
       notes,
-      errors.get(c.name) ?? [],
+      errors.get(x.name) ?? [],
       Object.fromEntries(
-        [...(outcomes.get(c.name) ?? new Map<number, Outcome>()).entries()].map(([n, o]) => [`n${n}`, { ...o, contender: c.name }]),
+        [...(outcomes.get(x.name) ?? new Map<string, Outcome>()).entries()]
+          .filter(([tag]) => !unanswered || tag.endsWith(`.c${cs[0]}`))
+          .map(([tag, o]) => [tag, { ...o, contender: x.name }]),
       ),
     );
   });
 
-  const j = job(ctx, ns[0]!);
+  const j = job(ctx, ns[0]!, cs[0]!);
   const plan = j.plan as Extract<LoadJob['plan'], { mode: 'window' }>;
   return {
     variants,
     notes: [
       `Workload: N subscribers on the topic \`bench.t0\`, each on its own connection from 127.0.0.1; ${ctx.quick ? `M = ${plan.messages}` : `M = ${fmtN(DELIVERIES)} / N messages`} ` +
         `of ${PAYLOAD} bytes (a JSON object with a fixed-width sequence/time marker), after a warm-up of ~5% of M (not measured). ` +
-        `Published as fast as taken: at most ${WINDOW} messages per subscriber outstanding and ${plan.maxInFlight} publishes unanswered; publishing capped at ${plan.maxMs / 1000} s.`,
+        `Published as fast as taken: at most ${WINDOW} messages per subscriber outstanding; publishing capped at ${plan.maxMs / 1000} s.`,
+      `Publisher concurrency (issue 12): the publishes the publisher keeps unanswered — ${cs.join(', ')} (figures labelled “c in flight”), each level a fresh run of every contender. ` +
+        'HTTP-published contenders (Hubcast’s POST /entity, the bare servers’ POST /publish) count a publish in flight until its answer; ' +
+        'NATS and MQTT publishes are only written, never answered, so no level bounds them: one run per N stands for every level (the strongest figure they have).',
       'Deliveries/s = deliveries in the window ÷ (last delivery − first publish). Server CPU per delivery = the server’s utime + stime ' +
         '(/proc/<pid>/stat, read by the load generator at the window’s bounds) ÷ deliveries. Ratios in the side-by-side table are to Hubcast.',
       'Load: one load-generator process pinned to CPU 1 holds every subscriber and the publisher, all on the same lean WebSocket client ' +
