@@ -9,6 +9,7 @@ export class TcpProxy {
   readonly #server: Server;
   readonly #pairs = new Set<[Socket, Socket]>();
   #refusing = false;
+  #paused = false;
   port = 0;
   /** Connections accepted so far (each reconnect adds one). */
   connections = 0;
@@ -31,7 +32,8 @@ export class TcpProxy {
       client.on('error', drop).on('close', drop);
       upstream.on('error', drop).on('close', drop);
       client.pipe(upstream);
-      upstream.pipe(client);
+      if (this.#paused) upstream.pause();
+      else upstream.pipe(client);
     });
   }
 
@@ -52,6 +54,23 @@ export class TcpProxy {
   }
 
   /** New connections are closed at once until `accept()`; with `cut`, the source is "down". */
+  /**
+   * Stops passing the target's output to the clients, for every connection present and future: it
+   * piles up (as for a consumer that does not read), which is how a test makes a slow consumer.
+   */
+  pause(): void {
+    this.#paused = true;
+    for (const [client, upstream] of this.#pairs) {
+      upstream.unpipe(client);
+      upstream.pause();
+    }
+  }
+
+  resume(): void {
+    this.#paused = false;
+    for (const [client, upstream] of this.#pairs) upstream.pipe(client);
+  }
+
   refuse(): void {
     this.#refusing = true;
   }

@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { eventually, startServer, type Harness } from '../helpers/server.ts';
 import { Checker, recordStates } from './helpers/checker.ts';
 import { closeHubs, hub, subscribed } from './helpers/hubs.ts';
-import { freePort, PausableProxy, sleep } from './helpers/net.ts';
+import { TcpProxy } from '../helpers/tcp-proxy.ts';
+import { freePort, sleep } from './helpers/net.ts';
 
 /**
  * The SDK against a real server that goes away mid-stream: a graceful restart (1001) and a slow
@@ -10,7 +11,7 @@ import { freePort, PausableProxy, sleep } from './helpers/net.ts';
  */
 
 let h: Harness | undefined;
-let proxy: PausableProxy | undefined;
+let proxy: TcpProxy | undefined;
 afterEach(async () => {
   await closeHubs();
   await proxy?.close();
@@ -90,7 +91,7 @@ describe('SDK: publishing through a restart', () => {
 describe('SDK: slow consumer cut (4001)', () => {
   it('is closed with 4001 when it stops reading, reconnects and replays the rest in order, once', async () => {
     h = await startServer({ limits: { maxBufferedBytes: 65_536 } });
-    proxy = await PausableProxy.start(h.port);
+    proxy = await TcpProxy.start(h.port);
     const creds = await h.createClient({ subscribe: ['slow.>'] });
     const x = hub({
       url: `http://127.0.0.1:${proxy.port}`,
