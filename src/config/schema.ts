@@ -149,6 +149,14 @@ export const configSchema = z
           .default(4096)
           .describe('Largest frame a consumer may send, bytes (bigger: close 1009). Raise it for publishing clients.'),
         maxSubscriptions: z.number().int().min(1).default(256).describe('Most subscriptions one connection may hold.'),
+        writeDelayMs: z
+          .number()
+          .min(0)
+          .max(1000)
+          .default(0)
+          .describe(
+            'Adaptive write delay, ms (0 = off). Under load (the last socket flush less than this ago) each connection’s messages are gathered and written at most once per this many ms: fewer, larger writes and less CPU per delivery, at up to this much added latency. An idle hub still writes at once.',
+          ),
         perMessageDeflate: z
           .boolean()
           .default(false)

@@ -20,6 +20,7 @@ import { controlFrame, errorFrame } from './frames.ts';
 import { ClusterLink } from './cluster-link.ts';
 import { Hub } from './hub.ts';
 import { Positions } from './positions.ts';
+import { Coalescer } from './coalescer.ts';
 import { Peer, type PeerEvents } from './peer.ts';
 import { checkHandshake } from './handshake.ts';
 import { Refuser, wsClientError, type Upgrade } from './refuse.ts';
@@ -87,6 +88,8 @@ export class Gateway {
     slow: (peer, why) => this.#slow(peer, why),
     error: (peer, err) => this.#internalError(peer, err),
   };
+  /** Each connection's frames of a turn go out as one socket write (ws.writeDelayMs: adaptive delay). */
+  readonly #coalescer: Coalescer;
   #heartbeat: NodeJS.Timeout | undefined;
   #positionCheck: NodeJS.Timeout | undefined;
   #closing = false;
@@ -95,6 +98,7 @@ export class Gateway {
 
   constructor(deps: GatewayDeps) {
     this.#d = deps;
+    this.#coalescer = new Coalescer(deps.config.ws.writeDelayMs);
     const origins = deps.config.ws.allowedOrigins;
     this.#origins = origins.length && !origins.includes('*') ? new Set(origins) : undefined;
     this.#refuser = new Refuser({
@@ -382,6 +386,7 @@ export class Gateway {
       maxBufferedBytes: config.limits.maxBufferedBytes,
       requests: config.ws.requests,
       events: this.#peerEvents,
+      coalescer: this.#coalescer,
     });
     this.#peers.set(peer.id, peer);
     this.#perIp.set(ip, (this.#perIp.get(ip) ?? 0) + 1);

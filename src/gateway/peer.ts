@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import { WebSocket } from 'ws';
+import type { Coalescer, Flushable } from './coalescer.ts';
 import type { OutMessage } from './frames.ts';
 import { RequestQueue, type RequestQueueIo } from './request-queue.ts';
 import { RequestRate } from './request-rate.ts';
@@ -35,6 +36,13 @@ export class Hold {
   }
 }
 
+/** The parts of ws's WebSocket the per-recipient path reads directly (its getters cost more). */
+interface WsInternals {
+  _sender: { _bufferedBytes: number };
+}
+
+const joinOwn = (frames: Buffer[], bytes: number) => Buffer.concat(frames, bytes);
+
 /** How long a consumer being cut (4001, 4002) gets to take its close frame before the socket is destroyed. */
 const CUT_GRACE_MS = 10_000;
 /** While waiting for a socket to drain: also look again this often (compression queues emit no drain). */
@@ -66,32 +74,18 @@ export interface PeerInit {
   /** `ws.requests`: the request budget of the connection. */
   requests: { perSecond: number; burst: number };
   events: PeerEvents;
+  /** The gateway's write coalescer: this connection's frames of a turn go out as one write. */
+  coalescer: Coalescer;
 }
 
-/**
- * Write coalescing: the first frame for a socket in an event-loop turn is kept back; a second one
- * corks the socket and writes both. Right after the turn (process.nextTick runs after the current
- * microtasks, so a whole group-committed batch of publications lands here first) every such socket
- * gets its kept-back frame as one plain write, or its corked frames as one writev. So a socket gets
- * one write per turn, never a cork for a single frame, with no added delay. Whatever else is written
- * to the socket (control frames, the close frame) first writes the kept-back frame, keeping order.
- */
-const corked: Peer[] = [];
+/** Bytes queued for a connection in one turn past which they are written at once (see writeMessage). */
 const CORK_FLUSH_BYTES = 64 * 1024;
-let uncorkScheduled = false;
-
-function uncorkAll(): void {
-  uncorkScheduled = false;
-  // By index: a peer's uncork never adds to the list (it writes, it does not deliver).
-  for (let i = 0; i < corked.length; i++) corked[i]!.uncork();
-  corked.length = 0;
-}
 
 /**
  * One consumer connection. Kept small: the fan-out path calls `deliver()` with a frame that was built
  * once for all recipients and writes it straight to the socket.
  */
-export class Peer implements RequestQueueIo {
+export class Peer implements RequestQueueIo, Flushable {
   readonly id: string;
   readonly clientId: string;
   readonly tokenHash: string;
@@ -103,6 +97,7 @@ export class Peer implements RequestQueueIo {
   readonly #socket: Socket;
   readonly #maxBuffered: number;
   readonly #events: PeerEvents;
+  readonly #coalescer: Coalescer;
   readonly #deflate: boolean;
   /**
    * Aborted when the connection closes or is being closed: stops its replay and any wait at once.
@@ -114,9 +109,13 @@ export class Peer implements RequestQueueIo {
   readonly requests: RequestQueue;
   /** Its request budget (close 4002 past it). */
   readonly rate: RequestRate;
-  #corked = false;
-  /** This turn's first frame, not written yet (see above). */
-  #first: Buffer | undefined;
+  /** This turn's frames, not written yet (see above). */
+  #out: Buffer[] | undefined;
+  #outBytes = 0;
+  /** Bytes the socket held when last looked at (after each write): see writeMessage. */
+  #base = 0;
+  /** Queued bytes past which this turn's queue is written at once and the socket read again. */
+  readonly #flushAt: number;
   /** Topics and patterns this connection is subscribed to. */
   readonly subs = new Set<string>();
   /** Concrete topics whose live messages are held until their `subscribed` answer and replay are sent. */
@@ -139,7 +138,9 @@ export class Peer implements RequestQueueIo {
     this.ws = init.ws;
     this.#socket = init.socket;
     this.#maxBuffered = init.maxBufferedBytes;
+    this.#flushAt = Math.min(CORK_FLUSH_BYTES, init.maxBufferedBytes / 2);
     this.#events = init.events;
+    this.#coalescer = init.coalescer;
     this.#deflate = init.ws.extensions.includes('permessage-deflate');
     this.rate = new RequestRate(init.requests.perSecond, init.requests.burst);
     this.requests = new RequestQueue(this);
@@ -178,10 +179,10 @@ export class Peer implements RequestQueueIo {
   /**
    * Bytes queued for this socket and not yet taken by the kernel. ws's `bufferedAmount` is the socket's
    * writable length — which holds what `ws.send` wrote and what we wrote to the raw socket alike — plus
-   * what ws's sender still holds (frames waiting for compression); to that, this turn's kept-back frame.
+   * what ws's sender still holds (frames waiting for compression); to that, this turn's queued frames.
    */
   get queuedBytes(): number {
-    return this.ws.bufferedAmount + (this.#first?.length ?? 0);
+    return this.#measure() + this.#outBytes;
   }
 
   /** The outbound cap: would `len` more bytes fit? (One frame always fits when nothing is queued.) */
@@ -222,50 +223,59 @@ export class Peer implements RequestQueueIo {
    * cap the consumer is closed with 4001.
    */
   writeMessage(msg: OutMessage): void {
-    if (!this.open) return;
-    let queued = this.ws.bufferedAmount + (this.#first?.length ?? 0);
-    // Coalescing is bounded: past a few dozen KiB in one turn the batch goes to the kernel now, so
-    // what this turn corked never counts against the slow-consumer cap of a consumer that reads.
-    if ((this.#corked || this.#first) && queued + msg.frame.length > Math.min(CORK_FLUSH_BYTES, this.#maxBuffered / 2)) {
-      this.uncork();
-      queued = this.ws.bufferedAmount;
+    if (this.closed || this.#stopped) return;
+    if (this.#deflate) return this.#sendCompressed(msg);
+    const len = msg.frame.length;
+    // The per-recipient path reads only this object: what the socket held when this connection was
+    // last written to (`#base`; it only shrinks meanwhile, as the kernel takes bytes) plus this turn's
+    // queue. Near a bound the socket itself is read again (`#measure`).
+    if (this.#base + this.#outBytes + len > this.#flushAt) {
+      // Coalescing is bounded: past a few dozen KiB in one turn the batch goes to the kernel now, so
+      // what this turn queued never counts against the slow-consumer cap of a consumer that reads.
+      this.flush();
+      const queued = this.#measure();
+      // A single message larger than the cap still goes to a consumer that has nothing queued.
+      if (queued > 0 && queued + len > this.#maxBuffered) {
+        if (this.open) this.#events.slow(this);
+        return;
+      }
+      if (!this.open) return;
     }
-    // A single message larger than the cap still goes to a consumer that has nothing queued.
-    if (queued > 0 && queued + msg.frame.length > this.#maxBuffered) {
-      this.#events.slow(this);
+    this.#outBytes += len;
+    if (this.#out) {
+      this.#out.push(msg.frame);
       return;
     }
-    if (this.#deflate) return this.ws.send(msg.payload, { binary: msg.binary });
-    if (this.#corked) {
-      this.#socket.write(msg.frame);
-      return;
-    }
-    if (this.#first) {
-      this.#corked = true;
-      this.#socket.cork();
-      this.#socket.write(this.#first);
-      this.#first = undefined;
-      this.#socket.write(msg.frame);
-      return;
-    }
-    this.#first = msg.frame;
-    corked.push(this);
-    if (!uncorkScheduled) {
-      uncorkScheduled = true;
-      process.nextTick(uncorkAll);
-    }
+    this.#out = [msg.frame];
+    this.#coalescer.queue(this);
   }
 
-  /** Ends this turn's coalescing (see uncorkAll): writes the kept-back frame or the corked ones. */
-  uncork(): void {
-    const first = this.#first;
-    if (first) {
-      this.#first = undefined;
-      if (!this.#socket.destroyed) this.#socket.write(first);
+  /** Bytes the socket and ws's sender hold now (ws's `bufferedAmount` without its getters). */
+  #measure(): number {
+    const sender = (this.ws as unknown as WsInternals)._sender;
+    return (this.#base = this.#socket.writableLength + (sender?._bufferedBytes ?? 0));
+  }
+
+  /** permessage-deflate: through ws (which keeps order), under the same cap. */
+  #sendCompressed(msg: OutMessage): void {
+    const queued = this.#measure();
+    if (queued > 0 && queued + msg.frame.length > this.#maxBuffered) {
+      if (this.open) this.#events.slow(this);
+      return;
     }
-    if (!this.#corked) return;
-    this.#corked = false;
-    this.#socket.uncork();
+    if (this.open) this.ws.send(msg.payload, { binary: msg.binary });
+  }
+
+  /** Writes this turn's queued frames with one socket write (see Coalescer). */
+  flush(join: (frames: Buffer[], bytes: number) => Buffer = joinOwn): void {
+    const out = this.#out;
+    if (!out) return;
+    const bytes = this.#outBytes;
+    this.#out = undefined;
+    this.#outBytes = 0;
+    if (this.#socket.destroyed) return;
+    this.#socket.write(out.length === 1 ? out[0]! : join(out, bytes));
+    this.#measure();
   }
 
   /**
@@ -275,13 +285,14 @@ export class Peer implements RequestQueueIo {
   sendText(text: string): void {
     if (!this.open) return;
     if (!this.fits(Buffer.byteLength(text))) return this.#events.slow(this);
-    if (this.#first) this.uncork();
+    this.flush();
     this.ws.send(text);
+    this.#measure();
   }
 
   /** Closes the WebSocket after whatever frames this turn has kept back. */
   close(code: number, reason: string): void {
-    if (this.#first) this.uncork();
+    this.flush();
     this.#stop();
     this.ws.close(code, reason);
   }
@@ -319,8 +330,8 @@ export class Peer implements RequestQueueIo {
   async drained(lowWater: number, timeoutMs: number): Promise<'ok' | 'stalled' | 'closed'> {
     const deadline = Date.now() + timeoutMs;
     const signal = this.signal;
-    // What this turn kept back goes to the socket now: the kernel may well take it at once.
-    if (this.#first || this.#corked) this.uncork();
+    // What this turn queued goes to the socket now: the kernel may well take it at once.
+    this.flush();
     while (this.open) {
       if (this.queuedBytes <= lowWater) return 'ok';
       const left = deadline - Date.now();
