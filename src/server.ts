@@ -10,7 +10,7 @@ import { AuthFailures } from './auth/failures.ts';
 import { FailureBudget, RateBuckets, sourceKey } from './core/rate-limit.ts';
 import { Publisher, type PublishResult } from './core/publisher.ts';
 import { Gateway } from './gateway/gateway.ts';
-import { createHttpApp } from './http/app.ts';
+import { createHttpApp, registeredRoutes, type HttpRoute } from './http/app.ts';
 import { clientBundleRoute } from './http/client-bundle.ts';
 import { consumerRoutes } from './http/consumers.ts';
 import { corsRoutes, originPolicy } from './http/cors.ts';
@@ -19,6 +19,7 @@ import { KeyCheck } from './auth/keys.ts';
 import { entityRoutes } from './http/entity.ts';
 import { cachedProbe, healthRoutes } from './http/health.ts';
 import { hookRoutes } from './http/hooks.ts';
+import { openApiRoute } from './http/openapi/index.ts';
 import { adminRoutes } from './http/admin.ts';
 import { ConnectorRuntime } from './connectors/runtime.ts';
 import { readTlsFiles } from './http/tls.ts';
@@ -72,6 +73,8 @@ export interface HubcastServer {
   publish(topic: string, data: unknown, opts?: { kind?: PayloadKind; key?: string }): Promise<PublishResult>;
   /** Live WebSocket connections on this node. */
   readonly connectionCount: number;
+  /** The HTTP routes this server answers (method and path pattern), as registered; the WebSocket upgrade aside. */
+  routes(): readonly HttpRoute[];
 }
 
 /**
@@ -201,6 +204,7 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
     { path: '/client.js', methods: ['GET'], refuse: false },
   ]);
   clientBundleRoute(app, options.clientBundlePath);
+  openApiRoute(app);
   if (config.demo.enabled) demoRoutes(app);
   consumerRoutes(app, { config, store, tokens, failures: consumerFailures, registrations, log: log.child({ component: 'consumers' }) });
   const keys = new KeyCheck({ store, clock });
@@ -272,6 +276,7 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
     get connectionCount() {
       return gw.connectionCount;
     },
+    routes: () => registeredRoutes(app),
     async listen() {
       if (state !== 'new') throw new Error('listen() may be called once');
       state = 'listening';
