@@ -24,7 +24,7 @@ import { adminRoutes } from './http/admin.ts';
 import { ConnectorRuntime } from './connectors/runtime.ts';
 import { readTlsFiles } from './http/tls.ts';
 import { createLogger, type Logger } from './logger.ts';
-import { createMetrics, watchConnectors, type Metrics } from './metrics.ts';
+import { countAlerts, createMetrics, watchConnectors, type Metrics } from './metrics.ts';
 import { createBackend, type Backend } from './store/index.ts';
 import { monitorStore } from './store/monitored.ts';
 import { MemoryPresence } from './cluster/memory-presence.ts';
@@ -94,10 +94,13 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
       : createBackend(config, clock, log.child({ component: 'store' })));
   const { presence, leases } = backend;
   // One digest per window for the whole cluster (a shared claim); a single node needs none.
-  const alerts = createAlerts(config, log.child({ component: 'alerts' }), {
-    clock,
-    ...(config.store.type === 'sqlite' ? {} : { leases }),
-  });
+  const alerts = countAlerts(
+    metrics,
+    createAlerts(config, log.child({ component: 'alerts' }), {
+      clock,
+      ...(config.store.type === 'sqlite' ? {} : { leases }),
+    }),
+  );
   const store = monitorStore(backend.store, (method, err) => {
     log.error({ err, method }, 'store call failed');
     alerts.raise({
