@@ -74,7 +74,7 @@ export function createMetrics(nodeId?: string) {
     }),
     ingestDuration: new Histogram({
       name: 'hubcast_ingest_duration_seconds',
-      help: 'Time to answer an ingest request (POST /entity, POST /entity/<topic>), from its arrival to its answer (for a 202: the message committed to history), whatever the status.',
+      help: 'Time to answer each ingest request (the routes behind ingest.allow and the ingest key: POST /entity and the like), from its arrival to its answer (for a 202: the message committed to history), whatever the status.',
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       ...opts,
     }),
