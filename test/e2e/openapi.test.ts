@@ -426,13 +426,39 @@ describe('GET /openapi.json and the running server', () => {
     return media![1] as Obj;
   }
 
+  interface Case {
+    method: string;
+    /** The documented path template. */
+    path: string;
+    url: string;
+    init?: RequestInit;
+    status: number;
+    code?: ErrorCode;
+  }
+
+  /** Sends the request; its status must be `status`, documented, and its body valid for the documented schema. */
+  async function answer(c: Case): Promise<any> {
+    const r = await h.fetchJson(c.url, { method: c.method, ...c.init });
+    for (const secret of [r.body?.token, r.body?.ticket, r.body?.secret]) if (typeof secret === 'string') h.remember(secret);
+    const what = `${c.method} ${c.url} → ${r.status}`;
+    expect(r.status, `${what} ${JSON.stringify(r.body)}`).toBe(c.status);
+    const media = documented(c.method, c.path, r.status, r.headers.get('content-type'));
+    check(media.schema as Obj, r.body, what);
+    if (c.code) {
+      expect(r.body.error.code, what).toBe(c.code);
+      const res = (doc.paths as Obj)[c.path][c.method.toLowerCase()].responses[String(c.status)] as Obj;
+      expect(res['x-hubcast-error-codes'], what).toContain(c.code);
+    }
+    return r.body;
+  }
+
   it('real answers validate against the documented schema of their status', async () => {
     const creds = await h.createClient({ subscribe: ['orders.*'] });
     const json = { 'content-type': 'application/json' };
     const ingest = { ...json, authorization: `Bearer ${h.ingestKey}` };
     const admin = { authorization: `Bearer ${adminKey}` };
     const token = await h.register(creds);
-    const cases: { method: string; path: string; url: string; init?: RequestInit; status: number; code?: ErrorCode }[] = [
+    const cases: Case[] = [
       { method: 'POST', path: '/consumers', url: '/consumers', init: { headers: json, body: JSON.stringify(creds) }, status: 201 },
       {
         method: 'POST',
@@ -494,20 +520,7 @@ describe('GET /openapi.json and the running server', () => {
       { method: 'GET', path: '/topics/{topic}/presence', url: '/topics/orders.*/presence', init: { headers: admin }, status: 200 },
       { method: 'GET', path: '/healthz', url: '/healthz', status: 200 },
     ];
-    for (const c of cases) {
-      const r = await h.fetchJson(c.url, { method: c.method, ...c.init });
-      if (r.status === 201 && r.body.token) h.remember(r.body.token as string);
-      if (r.body?.ticket) h.remember(r.body.ticket as string);
-      const what = `${c.method} ${c.url} → ${r.status}`;
-      expect(r.status, `${what} ${JSON.stringify(r.body)}`).toBe(c.status);
-      const media = documented(c.method, c.path, r.status, r.headers.get('content-type'));
-      check(media.schema as Obj, r.body, what);
-      if (c.code) {
-        expect(r.body.error.code, what).toBe(c.code);
-        const res = (doc.paths as Obj)[c.path][c.method.toLowerCase()].responses[String(c.status)] as Obj;
-        expect(res['x-hubcast-error-codes'], what).toContain(c.code);
-      }
-    }
+    for (const c of cases) await answer(c);
     // The plain-text and file answers: their documented media type.
     for (const [path, url] of [
       ['/metrics', '/metrics'],
@@ -521,5 +534,129 @@ describe('GET /openapi.json and the running server', () => {
       documented('GET', path, r.status, r.headers.get('content-type'));
       await r.arrayBuffer();
     }
+  });
+
+  // The admin API and POST /entities are built on other branches: this fails until they are merged.
+  it('real answers of the admin API and POST /entities validate against the documented schemas', async () => {
+    const json = { 'content-type': 'application/json' };
+    const admin = { authorization: `Bearer ${adminKey}` };
+    const withBody = (method: string, body: unknown): RequestInit => ({
+      method,
+      headers: { ...admin, ...json },
+      body: JSON.stringify(body),
+    });
+    const get = (path: string, url = path, status = 200, code?: ErrorCode) =>
+      answer({ method: 'GET', path, url, init: { headers: admin }, status, ...(code ? { code } : {}) });
+
+    await get('/admin/api/overview');
+    await answer({
+      method: 'GET',
+      path: '/admin/api/overview',
+      url: '/admin/api/overview',
+      init: { headers: { authorization: `Bearer ${h.ingestKey}` } },
+      status: 401,
+      code: 'invalid_key',
+    });
+
+    const created = await answer({
+      method: 'POST',
+      path: '/admin/api/clients',
+      url: '/admin/api/clients',
+      init: withBody('POST', { name: 'oa', subscribe: ['orders.*'] }),
+      status: 201,
+    });
+    await answer({
+      method: 'POST',
+      path: '/admin/api/clients',
+      url: '/admin/api/clients',
+      init: withBody('POST', { name: 'oa', colour: 'red' }),
+      status: 400,
+      code: 'bad_request',
+    });
+    await get('/admin/api/clients');
+    await get('/admin/api/clients/{id}', `/admin/api/clients/${created.client.id}`);
+    await get('/admin/api/clients/{id}', '/admin/api/clients/c_nope', 404, 'not_found');
+
+    const key = await answer({
+      method: 'POST',
+      path: '/admin/api/keys',
+      url: '/admin/api/keys',
+      init: withBody('POST', { name: 'oa-ingest', scope: 'ingest' }),
+      status: 201,
+    });
+    const keys = await get('/admin/api/keys');
+    await answer({
+      method: 'DELETE',
+      path: '/admin/api/keys/{id}',
+      url: `/admin/api/keys/${key.key.id}`,
+      init: { method: 'DELETE', headers: admin },
+      status: 200,
+    });
+    const own = (keys.keys as { id: string; name: string }[]).find((k) => k.name === 'ops')!;
+    await answer({
+      method: 'DELETE',
+      path: '/admin/api/keys/{id}',
+      url: `/admin/api/keys/${own.id}`,
+      init: { method: 'DELETE', headers: admin },
+      status: 409,
+    });
+
+    const c = await h.connect(await h.register({ client_id: created.client.id, client_secret: created.secret }));
+    await c.subscribe('orders.eu');
+    const conns = await get('/admin/api/connections');
+    await answer({
+      method: 'DELETE',
+      path: '/admin/api/connections/{id}',
+      url: `/admin/api/connections/${conns.connections[0].id}`,
+      init: { method: 'DELETE', headers: admin },
+      status: 200,
+    });
+    await c.closed;
+
+    await answer({
+      method: 'POST',
+      path: '/admin/api/topics/{topic}/messages',
+      url: '/admin/api/topics/orders.eu/messages',
+      init: withBody('POST', { data: { x: 1 } }),
+      status: 202,
+    });
+    await get('/admin/api/topics');
+    await get('/admin/api/topics/{topic}/messages', '/admin/api/topics/orders.eu/messages');
+    await get('/admin/api/connectors');
+    await get('/admin/api/dead-letters');
+    await answer({
+      method: 'DELETE',
+      path: '/admin/api/dead-letters/{id}',
+      url: '/admin/api/dead-letters/999999',
+      init: { method: 'DELETE', headers: admin },
+      status: 404,
+      code: 'not_found',
+    });
+    await get('/admin/api/alerts');
+    await get('/admin/api/audit');
+
+    const stream = await fetch(`${h.base}/admin/api/stream`, { headers: admin, signal: AbortSignal.timeout(5000) });
+    expect(stream.status).toBe(200);
+    documented('GET', '/admin/api/stream', 200, stream.headers.get('content-type'));
+    const reader = stream.body!.getReader();
+    expect(new TextDecoder().decode((await reader.read()).value)).toMatch(/^(event|data|:)/m);
+    await reader.cancel();
+
+    await answer({
+      method: 'POST',
+      path: '/entities',
+      url: '/entities',
+      init: {
+        method: 'POST',
+        headers: { ...json, authorization: `Bearer ${h.ingestKey}` },
+        body: JSON.stringify({
+          messages: [
+            { topic: 'orders.eu', data: 1, id: 'b1' },
+            { topic: 'orders.*', data: 2 },
+          ],
+        }),
+      },
+      status: 200,
+    });
   });
 });

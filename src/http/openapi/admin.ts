@@ -29,6 +29,7 @@ const CLIENT_EXAMPLE = {
   name: 'storefront',
   subscribe: ['orders.*'],
   publish: [],
+  presence: [],
   created_at: T0,
   revoked_at: null,
   connections: 2,
@@ -46,11 +47,21 @@ const page = (field: string, item: Obj): Obj => ({
 const adminErrors = (own: Partial<Record<ErrorCode, string>> = {}): Record<string, Obj> => errors({ ...ADMIN_GUARD, ...own });
 
 const BAD_BODY = 'the body is not JSON, misses a required field, has an unknown one or a value out of range';
-const BAD_QUERY = '`limit` outside 1–500, or a `cursor` that is not one this server gave';
+const BAD_QUERY = 'an unknown or repeated query parameter, `limit` outside 1–500, or a `cursor` that is not one this server gave';
+/** The failures of a JSON body (admin routes take at most 64 KiB, publishing a message aside). */
+const BODY_ERRORS: Partial<Record<ErrorCode, string>> = {
+  bad_request: BAD_BODY,
+  invalid_json: 'the body is not valid JSON, or nests deeper than `limits.maxJsonDepth`',
+  unsupported_media_type: 'a body that is not `application/json`',
+  payload_too_large: 'a body over 64 KiB',
+};
 
-/** A 409 for what the registry has no code for yet: the admin API names it (adjust when merged). */
+/**
+ * A 409 whose code the registry does not hold on this branch: the admin API adds `self_revocation`.
+ * When the branches meet, replace it with `errors({ self_revocation: … })`.
+ */
 const selfRevoke: Obj = {
-  description: 'An admin key may not revoke itself (the code is the one the admin API defines).',
+  description: '`self_revocation`: an admin key may not revoke itself; use another admin key or the CLI.',
   content: { 'application/json': { schema: ref('Error') } },
 };
 
@@ -63,7 +74,12 @@ const overview: Obj = {
     node: {
       type: 'object',
       required: ['id', 'version', 'started_at', 'uptime_s'],
-      properties: { id: { type: 'string' }, version: { type: 'string' }, started_at: dateTime, uptime_s: { type: 'number', minimum: 0 } },
+      properties: {
+        id: { type: 'string' },
+        version: { type: 'string' },
+        started_at: nullable(dateTime),
+        uptime_s: { type: 'number', minimum: 0 },
+      },
     },
     nodes: {
       type: 'array',
@@ -88,7 +104,14 @@ const overview: Obj = {
     },
     store: { type: 'object', required: ['type', 'ok'], properties: { type: { type: 'string' }, ok: { type: 'boolean' } } },
     broker: { type: 'object', required: ['type', 'ok'], properties: { type: { type: 'string' }, ok: { type: 'boolean' } } },
-    alerts: { type: 'object', required: ['recent'], properties: { recent: { type: 'integer', minimum: 0 } } },
+    alerts: {
+      type: 'object',
+      required: ['recent'],
+      properties: {
+        recent: { type: 'integer', minimum: 0, description: 'Alert digests in the last hour.' },
+        open: { type: 'integer', minimum: 0, description: 'Open alert groups.' },
+      },
+    },
   },
 };
 
@@ -101,7 +124,7 @@ const OVERVIEW_EXAMPLE = {
   rates: { published_per_s: 120.5, delivered_per_s: 8400, connects_per_s: 0.4 },
   store: { type: 'sqlite', ok: true },
   broker: { type: 'memory', ok: true },
-  alerts: { recent: 1 },
+  alerts: { recent: 1, open: 0 },
 };
 
 const schemas: Record<string, Obj> = {
@@ -115,6 +138,7 @@ const schemas: Record<string, Obj> = {
       name: { type: 'string' },
       subscribe: strings('Topics and patterns it may subscribe to.'),
       publish: strings('Topics and patterns it may publish to (empty: receive-only).'),
+      presence: strings('Topics whose subscribers it may list and whose join/leave events it receives.'),
       created_at: dateTime,
       revoked_at: nullable(dateTime),
       connections: { type: 'integer', minimum: 0, description: 'Its live connections.' },
@@ -128,6 +152,7 @@ const schemas: Record<string, Obj> = {
       name: { type: 'string', minLength: 1, maxLength: 200 },
       subscribe: strings('As `hubcast clients create --subscribe` (none: it may subscribe to nothing).'),
       publish: strings('As `--publish` (none: receive-only).'),
+      presence: strings('As `--presence`.'),
     },
   },
   AdminKey: {
@@ -156,8 +181,11 @@ const schemas: Record<string, Obj> = {
       node: { type: 'string' },
       address: { type: 'string' },
       connected_at: dateTime,
-      subscriptions: strings('Its subscriptions.'),
-      queued_bytes: { type: 'integer', minimum: 0 },
+      subscriptions: { ...nullable(strings('')), description: 'Its subscriptions; null for a connection on another node.' },
+      queued_bytes: {
+        ...nullable({ type: 'integer', minimum: 0 }),
+        description: 'Outbound bytes queued; null for a connection on another node.',
+      },
     },
   },
   AdminTopic: {
@@ -166,7 +194,7 @@ const schemas: Record<string, Obj> = {
     properties: {
       topic: ref('Topic'),
       last_offset: { type: 'integer', minimum: 0 },
-      epoch: { type: ['string', 'integer'] },
+      epoch: { ...nullable({ type: 'string' }), description: 'The topic’s history epoch; null for a topic without history yet.' },
       subscribers: { type: 'integer', minimum: 0, description: 'On this node.' },
       published_per_s: { type: 'number', minimum: 0 },
     },
@@ -292,7 +320,7 @@ const paths: Record<string, PathItem> = {
           },
           { client: { ...CLIENT_EXAMPLE, connections: 0 }, secret: 'EbcYC_Q30tPZ1jVrHyxPqZF9RYMn621fSs0mkJzOzBs' },
         ),
-        ...adminErrors({ bad_request: BAD_BODY + '; an invalid pattern', payload_too_large: 'a body over 64 KiB' }),
+        ...adminErrors({ ...BODY_ERRORS, bad_request: BAD_BODY + '; an invalid pattern' }),
       },
     }),
   },
@@ -337,13 +365,10 @@ const paths: Record<string, PathItem> = {
     get: op({
       operationId: 'adminListKeys',
       summary: 'Ingest and admin keys (never a secret or hash)',
+      parameters: PAGED,
       responses: {
-        '200': jsonResponse(
-          'The keys.',
-          { type: 'object', required: ['keys'], properties: { keys: { type: 'array', items: ref('AdminKey') } } },
-          { keys: [KEY_EXAMPLE] },
-        ),
-        ...adminErrors(),
+        '200': jsonResponse('A page of keys.', page('keys', ref('AdminKey')), { keys: [KEY_EXAMPLE], next_cursor: null }),
+        ...adminErrors({ bad_request: BAD_QUERY }),
       },
     }),
     post: op({
@@ -356,7 +381,7 @@ const paths: Record<string, PathItem> = {
           { type: 'object', required: ['key', 'secret'], properties: { key: ref('AdminKey'), secret: secretSchema } },
           { key: { ...KEY_EXAMPLE, name: 'billing-backend', scope: 'ingest' }, secret: 'n5fDFl144w5n-srAyLTZ5NUq__VaIARs5ePkblLu8_A' },
         ),
-        ...adminErrors({ bad_request: BAD_BODY, payload_too_large: 'a body over 64 KiB' }),
+        ...adminErrors(BODY_ERRORS),
       },
     }),
   },
@@ -385,7 +410,7 @@ const paths: Record<string, PathItem> = {
         ...PAGED,
         { name: 'client', in: 'query', required: false, schema: { type: 'string' }, description: 'Only this client’s.' },
         { name: 'topic', in: 'query', required: false, schema: { type: 'string' }, description: 'Only those subscribed to this topic.' },
-        { name: 'address', in: 'query', required: false, schema: { type: 'string' }, description: 'Only those from this address.' },
+        { name: 'address', in: 'query', required: false, schema: { type: 'string' }, description: 'Only those from this IP address.' },
       ],
       responses: {
         '200': jsonResponse('A page of connections.', page('connections', ref('AdminConnection')), {
@@ -402,7 +427,10 @@ const paths: Record<string, PathItem> = {
           ],
           next_cursor: null,
         }),
-        ...adminErrors({ bad_request: BAD_QUERY }),
+        ...adminErrors({
+          bad_request: BAD_QUERY + '; an `address` that is not an IP address',
+          invalid_topic: 'a `topic` that is neither a topic nor a pattern',
+        }),
       },
     }),
   },
@@ -422,9 +450,13 @@ const paths: Record<string, PathItem> = {
           {
             type: 'object',
             required: ['kicked', 'node'],
-            properties: { kicked: { type: 'boolean', const: true }, node: { type: 'string', description: 'The node that held it.' } },
+            properties: {
+              kicked: { type: 'boolean', const: true },
+              node: { type: 'string', description: 'The node that held it.' },
+              code: { type: 'integer', enum: [4503, 4003], description: 'The close code sent.' },
+            },
           },
-          { kicked: true, node: 'hub-2' },
+          { kicked: true, node: 'hub-2', code: 4503 },
         ),
         ...adminErrors({ not_found: 'no live connection by that id' }),
       },
@@ -467,7 +499,9 @@ const paths: Record<string, PathItem> = {
             required: ['topic', 'epoch', 'messages', 'next_since'],
             properties: {
               topic: ref('Topic'),
-              epoch: { type: ['string', 'integer'] },
+              epoch: nullable({ type: 'string' }),
+              last_offset: { type: 'integer', minimum: 0 },
+              first_offset: { ...nullable({ type: 'integer', minimum: 0 }), description: 'The oldest offset still in history.' },
               messages: { type: 'array', items: ref('AdminMessage') },
               next_since: {
                 ...nullable({ type: 'integer', minimum: 0 }),
@@ -500,9 +534,8 @@ const paths: Record<string, PathItem> = {
           id: 'm_Xq8LrT2p',
         }),
         ...adminErrors({
-          bad_request: BAD_BODY,
+          ...BODY_ERRORS,
           invalid_topic: 'not a topic',
-          invalid_json: 'the body is not valid JSON or nests deeper than `limits.maxJsonDepth`',
           payload_too_large: '`data` over `limits.maxMessageBytes`',
         }),
       },
@@ -615,7 +648,8 @@ const paths: Record<string, PathItem> = {
   '/admin/api/audit': {
     get: op({
       operationId: 'adminAudit',
-      summary: 'Recent admin actions, newest first (a bounded ring)',
+      summary: 'Recent admin actions on this node, newest first (the last 500)',
+      parameters: [param('AdminLimit')],
       responses: {
         '200': jsonResponse(
           'The actions.',
@@ -634,7 +668,7 @@ const paths: Record<string, PathItem> = {
             ],
           },
         ),
-        ...adminErrors(),
+        ...adminErrors({ bad_request: BAD_QUERY }),
       },
     }),
   },
