@@ -1,4 +1,5 @@
-import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Alerts } from './alerts/alerts.ts';
 
 /**
  * The Prometheus metrics of one server instance (its own registry: several servers may share a
@@ -71,6 +72,18 @@ export function createMetrics(nodeId?: string) {
       labelNames: ['status'],
       ...opts,
     }),
+    ingestDuration: new Histogram({
+      name: 'hubcast_ingest_duration_seconds',
+      help: 'Time to answer each ingest request (the routes behind ingest.allow and the ingest key: POST /entity and the like), from its arrival to its answer (for a 202: the message committed to history), whatever the status.',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      ...opts,
+    }),
+    alertEvents: new Counter({
+      name: 'hubcast_alert_events_total',
+      help: 'Alert events raised, by kind (invalid_token, store_unavailable, source_unreachable…; docs/operations.md), before they are grouped into digests.',
+      labelNames: ['kind'],
+      ...opts,
+    }),
     brokerConnected: new Gauge({
       name: 'hubcast_broker_connected',
       help: '1 while this node is connected to its broker (broker.type memory: always), else 0 — then other nodes’ publications reach this node’s consumers only once it is back, from history.',
@@ -95,6 +108,18 @@ export function createMetrics(nodeId?: string) {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/** `alerts`, counting every event raised in `hubcast_alert_events_total` on its way. */
+export function countAlerts(metrics: Metrics, alerts: Alerts): Alerts {
+  return {
+    raise: (e) => {
+      metrics.alertEvents.inc({ kind: e.kind });
+      alerts.raise(e);
+    },
+    start: () => alerts.start(),
+    close: () => alerts.close(),
+  };
+}
 
 interface ConnectorView {
   name: string;

@@ -10,7 +10,7 @@ import { AuthFailures } from './auth/failures.ts';
 import { FailureBudget, RateBuckets, sourceKey } from './core/rate-limit.ts';
 import { Publisher, type PublishResult } from './core/publisher.ts';
 import { Gateway } from './gateway/gateway.ts';
-import { createHttpApp } from './http/app.ts';
+import { createHttpApp, registeredRoutes, type HttpRoute } from './http/app.ts';
 import { clientBundleRoute } from './http/client-bundle.ts';
 import { consumerRoutes } from './http/consumers.ts';
 import { corsRoutes, originPolicy } from './http/cors.ts';
@@ -19,11 +19,12 @@ import { KeyCheck } from './auth/keys.ts';
 import { entityRoutes } from './http/entity.ts';
 import { cachedProbe, healthRoutes } from './http/health.ts';
 import { hookRoutes } from './http/hooks.ts';
+import { openApiRoute } from './http/openapi/index.ts';
 import { adminRoutes } from './http/admin.ts';
 import { ConnectorRuntime } from './connectors/runtime.ts';
 import { readTlsFiles } from './http/tls.ts';
 import { createLogger, type Logger } from './logger.ts';
-import { createMetrics, watchConnectors, type Metrics } from './metrics.ts';
+import { countAlerts, createMetrics, watchConnectors, type Metrics } from './metrics.ts';
 import { createBackend, type Backend } from './store/index.ts';
 import { monitorStore } from './store/monitored.ts';
 import { MemoryPresence } from './cluster/memory-presence.ts';
@@ -72,6 +73,8 @@ export interface HubcastServer {
   publish(topic: string, data: unknown, opts?: { kind?: PayloadKind; key?: string }): Promise<PublishResult>;
   /** Live WebSocket connections on this node. */
   readonly connectionCount: number;
+  /** The HTTP routes this server answers (method and path pattern), as registered; the WebSocket upgrade aside. */
+  routes(): readonly HttpRoute[];
 }
 
 /**
@@ -91,10 +94,13 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
       : createBackend(config, clock, log.child({ component: 'store' })));
   const { presence, leases } = backend;
   // One digest per window for the whole cluster (a shared claim); a single node needs none.
-  const alerts = createAlerts(config, log.child({ component: 'alerts' }), {
-    clock,
-    ...(config.store.type === 'sqlite' ? {} : { leases }),
-  });
+  const alerts = countAlerts(
+    metrics,
+    createAlerts(config, log.child({ component: 'alerts' }), {
+      clock,
+      ...(config.store.type === 'sqlite' ? {} : { leases }),
+    }),
+  );
   const store = monitorStore(backend.store, (method, err) => {
     log.error({ err, method }, 'store call failed');
     alerts.raise({
@@ -201,6 +207,7 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
     { path: '/client.js', methods: ['GET'], refuse: false },
   ]);
   clientBundleRoute(app, options.clientBundlePath);
+  openApiRoute(app);
   if (config.demo.enabled) demoRoutes(app);
   consumerRoutes(app, { config, store, tokens, failures: consumerFailures, registrations, log: log.child({ component: 'consumers' }) });
   const keys = new KeyCheck({ store, clock });
@@ -272,6 +279,7 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
     get connectionCount() {
       return gw.connectionCount;
     },
+    routes: () => registeredRoutes(app),
     async listen() {
       if (state !== 'new') throw new Error('listen() may be called once');
       state = 'listening';

@@ -38,6 +38,22 @@ function answerClientError(err: Error & { code?: string }, socket: Duplex): void
   rejectUpgrade(socket, ERRORS[code].status, code, message);
 }
 
+/** A route as registered: its method and its path pattern (`/entity/:topic`). */
+export interface HttpRoute {
+  method: string;
+  url: string;
+}
+
+const routeTables = new WeakMap<object, HttpRoute[]>();
+
+/**
+ * Every route registered on an app built by `createHttpApp`, in registration order (the `HEAD` route
+ * fastify adds for each `GET` included); what test/e2e/openapi.test.ts compares with the OpenAPI document.
+ */
+export function registeredRoutes(app: FastifyInstance<Server>): readonly HttpRoute[] {
+  return routeTables.get(app) ?? [];
+}
+
 /** TLS for the HTTP server: PEM certificate (chain) and key; HTTPS and WSS share the port. */
 export interface HttpsOptions {
   cert: Buffer;
@@ -88,7 +104,10 @@ export function createHttpApp(
 
   // Every route's path as a pattern, so that a known path with another method answers 405.
   const routes: { re: RegExp; method: string }[] = [];
+  const table: HttpRoute[] = [];
+  routeTables.set(app, table);
   app.addHook('onRoute', (r) => {
+    for (const m of [r.method].flat()) table.push({ method: m, url: r.url });
     // Exact, as the router matches (ignoreTrailingSlash is off): `/consumers/` is no route at all (404).
     const re = new RegExp('^' + r.url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:[A-Za-z_]+/g, '[^/]+') + '$');
     for (const m of [r.method].flat()) if (m !== 'HEAD') routes.push({ re, method: m });

@@ -70,6 +70,7 @@ export function entityRoutes(app: FastifyInstance, d: EntityRouteDeps): void {
     });
     scope.addHook('onResponse', (_req, reply, done) => {
       metrics.ingestRequests.inc({ status: String(reply.statusCode) });
+      metrics.ingestDuration.observe(reply.elapsedTime / 1000);
       done();
     });
 

@@ -41,6 +41,11 @@ export function loadStaticFile(path: string, contentType: string): StaticFile | 
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
+  return staticFile(body, contentType);
+}
+
+/** A body built in memory (GET /openapi.json), served like a file: ETag, and gzip when smaller. */
+export function staticFile(body: Buffer, contentType: string): StaticFile {
   const tag = createHash('sha256').update(body).digest('base64url').slice(0, 27);
   const gz = gzipSync(body, { level: 9 });
   return { body, contentType, etag: `"${tag}"`, ...(gz.length < body.length ? { gzip: { body: gz, etag: `"${tag}-gzip"` } } : {}) };
