@@ -24,46 +24,67 @@ import type { Contender } from './types.ts';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const REGISTERED = 4;
 
-export const hubcast: Contender = {
-  name: 'hubcast',
-  label: 'Hubcast',
-  description:
-    'The real `hubcast start`, default config, fresh data dir: authenticated consumers (Bearer tokens), subscriptions checked against the ' +
+/** The real `hubcast start` with `config` on top of the defaults (e.g. ws.writeDelayMs). */
+function hubcastWith(name: string, label: string, description: string, config: Record<string, string | number>): Contender {
+  return {
+    name,
+    label,
+    description,
+    async unavailable() {
+      return null;
+    },
+    async start({ children, dir, subscribers, profile }) {
+      const dataDir = join(dir, 'data');
+      const seeded = await seedHubcast(dataDir, { tokens: subscribers, subscribe: ['bench.>'], name: 'bench-compare' });
+      const profDir = join(dir, 'cpu-prof');
+      const proc = await startHubcast(children, {
+        name,
+        dataDir,
+        logFile: join(dir, 'server.log'),
+        cpu: 0,
+        config: {
+          ...(hasConfigKey('tokens.maxPerClient') ? { 'tokens.maxPerClient': subscribers + REGISTERED } : {}),
+          ...config,
+        },
+        ...(profile ? { cpuProfDir: profDir } : {}),
+      });
+      const child = proc.child;
+      return {
+        pid: child.pid,
+        target: {
+          kind: 'hubcast',
+          port: proc.port,
+          tokens: seeded.tokens,
+          clientId: seeded.clientId,
+          clientSecret: seeded.clientSecret,
+          register: Math.min(REGISTERED, subscribers),
+          ingestKey: seeded.ingestKey,
+        },
+        running: () => child.running,
+        // Graceful: --cpu-prof writes the profile at exit.
+        stop: async () => void (await child.stop(15_000)),
+        profile: (window) => (profile ? hotFunctions(profDir, ROOT, 15, window) : undefined),
+        notes: [
+          `${subscribers.toLocaleString('en-US')} consumer tokens (${Math.min(REGISTERED, subscribers)} of them replaced through POST /consumers by the load generator) seeded in ${seeded.ms} ms`,
+        ],
+      };
+    },
+  };
+}
+
+export const hubcast: Contender = hubcastWith(
+  'hubcast',
+  'Hubcast',
+  'The real `hubcast start`, default config, fresh data dir: authenticated consumers (Bearer tokens), subscriptions checked against the ' +
     "client's `bench.>` rule, publishing through `POST /entity` with an ingest key (durable history append), the real message envelope.",
-  async unavailable() {
-    return null;
-  },
-  async start({ children, dir, subscribers, profile }) {
-    const dataDir = join(dir, 'data');
-    const seeded = await seedHubcast(dataDir, { tokens: subscribers, subscribe: ['bench.>'], name: 'bench-compare' });
-    const profDir = join(dir, 'cpu-prof');
-    const proc = await startHubcast(children, {
-      name: 'hubcast',
-      dataDir,
-      logFile: join(dir, 'server.log'),
-      cpu: 0,
-      ...(hasConfigKey('tokens.maxPerClient') ? { config: { 'tokens.maxPerClient': subscribers + REGISTERED } } : {}),
-      ...(profile ? { cpuProfDir: profDir } : {}),
-    });
-    const child = proc.child;
-    return {
-      pid: child.pid,
-      target: {
-        kind: 'hubcast',
-        port: proc.port,
-        tokens: seeded.tokens,
-        clientId: seeded.clientId,
-        clientSecret: seeded.clientSecret,
-        register: Math.min(REGISTERED, subscribers),
-        ingestKey: seeded.ingestKey,
-      },
-      running: () => child.running,
-      // Graceful: --cpu-prof writes the profile at exit.
-      stop: async () => void (await child.stop(15_000)),
-      profile: (window) => (profile ? hotFunctions(profDir, ROOT, 15, window) : undefined),
-      notes: [
-        `${subscribers.toLocaleString('en-US')} consumer tokens (${Math.min(REGISTERED, subscribers)} of them replaced through POST /consumers by the load generator) seeded in ${seeded.ms} ms`,
-      ],
-    };
-  },
-};
+  {},
+);
+
+/** Hubcast with the opt-in adaptive write delay (issue 12): the same server, `ws.writeDelayMs: 2`. */
+export const hubcastWriteDelay: Contender = hubcastWith(
+  'hubcast-write-delay',
+  'Hubcast, write delay 2 ms',
+  'The same `hubcast start` as Hubcast with `ws.writeDelayMs: 2` (adaptive: under load each connection is written at most once per ' +
+    '2 ms, gathering the messages meanwhile into one write; an idle hub writes at once).',
+  { 'ws.writeDelayMs': 2 },
+);

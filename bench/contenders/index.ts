@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hotFunctions } from '../lib/cpu-profile.ts';
 import { freePort, waitForHttp } from '../lib/procs.ts';
-import { hubcast } from './hubcast.ts';
+import { hubcast, hubcastWriteDelay } from './hubcast.ts';
 import { mosquittoTcp, mosquittoWs } from './mosquitto-ws.ts';
 import { natsWs } from './nats-ws.ts';
 import type { Contender, StartOptions, Started, Target } from './types.ts';
@@ -74,7 +74,16 @@ export const socketio: Contender = {
 };
 
 /** Every contender, Hubcast first (the tables give each ratio to it). */
-export const CONTENDERS: readonly Contender[] = [hubcast, wsFrameOnce, wsCoalesce, socketio, natsWs, mosquittoWs, mosquittoTcp];
+export const CONTENDERS: readonly Contender[] = [
+  hubcast,
+  hubcastWriteDelay,
+  wsFrameOnce,
+  wsCoalesce,
+  socketio,
+  natsWs,
+  mosquittoWs,
+  mosquittoTcp,
+];
 
 /** Run by default (a scenario may pass its own list); the others only when named in `--contenders=`. */
 export const DEFAULT_CONTENDERS: readonly string[] = ['hubcast', 'ws-frame-once', 'socketio', 'nats-ws', 'mosquitto-ws'];
