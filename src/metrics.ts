@@ -18,7 +18,7 @@ export function createMetrics(nodeId?: string) {
     connections: new Gauge({ name: 'hubcast_connections', help: 'Open consumer WebSocket connections.', ...opts }),
     messagesIn: new Counter({
       name: 'hubcast_messages_in_total',
-      help: 'Messages published (not counting de-duplicated repeats), by source: http (POST /entity), ws (a consumer publish), api (server.publish()), connector:postgres, connector:amqp and so on (one per connector type).',
+      help: 'Messages published (not counting de-duplicated repeats), by source: http (POST /entity, one per message of POST /entities), ws (a consumer publish), api (server.publish()), connector:postgres, connector:amqp and so on (one per connector type).',
       labelNames: ['source'],
       ...opts,
     }),
@@ -68,7 +68,7 @@ export function createMetrics(nodeId?: string) {
     }),
     ingestRequests: new Counter({
       name: 'hubcast_ingest_requests_total',
-      help: 'POST /entity requests, by HTTP status.',
+      help: 'Ingest requests (POST /entity, POST /entity/<topic>, POST /entities), by HTTP status.',
       labelNames: ['status'],
       ...opts,
     }),

@@ -8,8 +8,10 @@
  * its data dir is reopened through the Store interface, and every offset acknowledged with 202 must
  * be in history.
  *
- * Variants: `hubcast` (defaults: synchronous=full), `bare` (Fastify, no storage); full runs add
- * `hubcast-normal` (synchronous=normal: commits without fsync) to show what the fsync costs.
+ * Variants: `hubcast` (defaults: synchronous=full), `hubcast-batch` (the same server, `POST /entities`
+ * with 100 messages per request: messages/s as a ratio of `hubcast`'s, measured in the same run),
+ * `bare` (Fastify, no storage); full runs add `hubcast-normal` (synchronous=normal: commits without
+ * fsync) to show what the fsync costs.
  * `--cpu-prof`: the Hubcast servers run with --cpu-prof; the report lists their busiest functions.
  */
 import { join } from 'node:path';
@@ -26,7 +28,7 @@ import type { IngestLevel, IngestLoadConfig, IngestLoadResult, LevelResult } fro
 
 export const name = 'ingest';
 export const describe =
-  '`POST /entity` requests/s with 202 after the durable commit (synchronous=full, group commit) vs a bare Fastify endpoint, at 1/16/64 keep-alive clients; p99; every 202 durable.';
+  '`POST /entity` requests/s with 202 after the durable commit (synchronous=full, group commit) vs a bare Fastify endpoint, at 1/16/64 keep-alive clients; p99; every 202 durable. Batch ingest (`POST /entities`, 100 per request): messages/s vs one per request.';
 
 const LOAD = fileURLToPath(new URL('./ingest/load.ts', import.meta.url));
 const BARE = fileURLToPath(new URL('./ingest/bare-http.ts', import.meta.url));
@@ -34,6 +36,8 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 const TARGET_RATIO = 0.8;
 const DATA_BYTES = 190;
+/** Messages per `POST /entities` request in the batch variant. */
+const BATCH = 100;
 /** Large enough that no acknowledged message is trimmed before the durability check. */
 const HISTORY_SIZE = 10_000_000;
 
@@ -50,7 +54,7 @@ const QUICK: Sizes = {
   maxRequestsPerLevel: 100_000,
 };
 
-type Kind = 'hubcast' | 'hubcast-normal' | 'bare';
+type Kind = 'hubcast' | 'hubcast-batch' | 'hubcast-normal' | 'bare';
 
 interface Run {
   kind: Kind;
@@ -67,7 +71,7 @@ interface Run {
 
 export async function run(ctx: ScenarioContext): Promise<ScenarioResult> {
   const sizes = ctx.quick ? QUICK : FULL;
-  const kinds: Kind[] = ctx.quick ? ['hubcast', 'bare'] : ['hubcast', 'hubcast-normal', 'bare'];
+  const kinds: Kind[] = ctx.quick ? ['hubcast', 'hubcast-batch', 'bare'] : ['hubcast', 'hubcast-batch', 'hubcast-normal', 'bare'];
   const runs: Run[] = [];
   for (const kind of kinds) {
     ctx.log(`-- ${kind}`);
@@ -81,7 +85,8 @@ export async function run(ctx: ScenarioContext): Promise<ScenarioResult> {
     runs.push(best);
   }
   const bare = runs.find((r) => r.kind === 'bare')!;
-  const variants = runs.map((r) => toVariant(ctx, r, bare, sizes));
+  const single = runs.find((r) => r.kind === 'hubcast')!;
+  const variants = runs.map((r) => toVariant(ctx, r, bare, single, sizes));
   return {
     variants,
     notes: [
@@ -92,6 +97,9 @@ export async function run(ctx: ScenarioContext): Promise<ScenarioResult> {
       `Hubcast: \`hubcast start\` with its defaults (store.synchronous=full: the 202 is sent after the group commit's fsync) except history.size=${HISTORY_SIZE.toLocaleString('en-US')}, ` +
         `so that no acknowledged message is trimmed before the check. The ingest key and client were written into the data dir before the start (bench/lib/hubcast-seed.ts).`,
       `Durability: after the last level the server is killed with SIGKILL (no graceful close, nothing flushed on the way out); the data dir is reopened through the Store interface and every (topic, offset) acknowledged with 202 is looked up in history.`,
+      `Batch: the same server (a fresh data dir), each request \`POST /entities\` with ${BATCH} messages of the connection's topic (the same data as above), answered 200 with a result per message after one commit; ` +
+        `messages/s = messages acknowledged with an offset by the requests completed in the window / window, compared with Hubcast's one-message-per-request rate at the same level in the same run. ` +
+        `Every result's offset goes through the same SIGKILL durability check; a batch whose offsets are not consecutive (not one commit, or out of array order) is counted.`,
       `Bare endpoint: Fastify 5, logger off, default JSON body parser, POST /entity → 202 {"topic","offset","id"}, no storage, no key check (bench/scenarios/ingest/bare-http.ts).`,
       `Server CPU per request = server CPU time (from /proc) during the window / requests completed in it; a server below 100% of its core while the client waits is blocked (fsync), not busy.`,
     ],
@@ -125,7 +133,7 @@ async function runOne(ctx: ScenarioContext, kind: Kind, sizes: Sizes, attempt: n
         name: kind,
         dataDir,
         logFile: join(dir, 'server.log'),
-        config: { 'history.size': HISTORY_SIZE, 'store.synchronous': kind === 'hubcast' ? 'full' : 'normal' },
+        config: { 'history.size': HISTORY_SIZE, 'store.synchronous': kind === 'hubcast-normal' ? 'normal' : 'full' },
         ...(profDir ? { cpuProfDir: profDir } : {}),
       });
       server = hc.child;
@@ -138,7 +146,9 @@ async function runOne(ctx: ScenarioContext, kind: Kind, sizes: Sizes, attempt: n
       topicPrefix: 'bench.ingest',
       dataBytes: DATA_BYTES,
       timeoutMs: 10_000,
-      maxRequestsPerLevel: sizes.maxRequestsPerLevel,
+      ...(kind === 'hubcast-batch'
+        ? { batch: BATCH, maxRequestsPerLevel: Math.ceil(sizes.maxRequestsPerLevel / BATCH) }
+        : { maxRequestsPerLevel: sizes.maxRequestsPerLevel }),
     };
     const load = children.start({ name: 'ingest-load', script: LOAD, cpu: 1, ipc: true, logFile: join(dir, 'load.log') });
     load.send({ type: 'config', config: cfg });
@@ -236,19 +246,51 @@ const LABELS: Record<Kind, { label: string; description: string }> = {
     description:
       'As Hubcast, with store.synchronous=normal (WAL commits without fsync: survives a process crash, not a power loss). For comparison only.',
   },
+  'hubcast-batch': {
+    label: 'Hubcast, batches of 100',
+    description: `As Hubcast (synchronous=full), each request \`POST /entities\` with ${BATCH} messages: one parse, one commit, 200 with a result per message after the commit.`,
+  },
   bare: { label: 'bare Fastify', description: 'Fastify 5, POST /entity → 202 JSON, no storage, no key check.' },
 };
 
 const fmtLevel = (l: LevelResult) => `${l.connections} conn`;
 
-function toVariant(ctx: ScenarioContext, r: Run, bare: Run, sizes: Sizes): VariantResult {
+/** Messages acknowledged per second in a level's window. */
+const msgRate = (l: LevelResult | undefined) => (l ? (l.messages * 1000) / l.windowMs : null);
+
+function toVariant(ctx: ScenarioContext, r: Run, bare: Run, single: Run, sizes: Sizes): VariantResult {
   const figures: Figure[] = [];
   const isBare = r.kind === 'bare';
+  const isBatch = r.kind === 'hubcast-batch';
+  const okStatus = isBatch ? '200' : '202';
   const last = sizes.levels.length - 1;
   r.load.levels.forEach((l, i) => {
     const b = bare.load.levels[i];
     const ratio = b && b.rps > 0 ? l.rps / b.rps : null;
     const cpu = r.cpuS[i];
+    const cpuNote = (per: number, what: string) =>
+      cpu != null
+        ? `; server CPU ${Math.round((cpu / (l.windowMs / 1000)) * 100)}%, ${per ? ((cpu * 1e6) / per).toFixed(1) : 'n/a'} µs/${what}`
+        : '';
+    if (isBatch) {
+      // The batch-ingest figure (issue 12): messages/s against one message per request, same level, same run.
+      figures.push({
+        key: `msgs.c${l.connections}`,
+        label: `messages/s, ${fmtLevel(l)}`,
+        value: msgRate(l),
+        unit: '/s',
+        note: `${l.completed.toLocaleString('en-US')} requests of ${BATCH} in ${(l.windowMs / 1000).toFixed(1)} s${cpuNote(l.messages, 'message')}`,
+        baseline: { label: 'Hubcast, one per POST /entity', value: msgRate(single.load.levels[i]) },
+      });
+      figures.push({
+        key: `batch.p99.c${l.connections}`,
+        label: `latency p99 of a batch, ${fmtLevel(l)}`,
+        value: l.latencyMs.p99,
+        unit: 'ms',
+        note: `p50 ${l.latencyMs.p50?.toFixed(2)} ms, max ${l.latencyMs.max?.toFixed(1)} ms`,
+      });
+      return;
+    }
     // The target is the product's (defaults): the synchronous=normal variant is shown for comparison only.
     const judged = r.kind === 'hubcast' && i === last;
     figures.push({
@@ -256,11 +298,7 @@ function toVariant(ctx: ScenarioContext, r: Run, bare: Run, sizes: Sizes): Varia
       label: `requests/s, ${fmtLevel(l)}`,
       value: l.rps,
       unit: '/s',
-      note:
-        `${l.completed.toLocaleString('en-US')} in ${(l.windowMs / 1000).toFixed(1)} s` +
-        (cpu != null
-          ? `; server CPU ${Math.round((cpu / (l.windowMs / 1000)) * 100)}%, ${l.completed ? ((cpu * 1e6) / l.completed).toFixed(1) : 'n/a'} µs/request`
-          : ''),
+      note: `${l.completed.toLocaleString('en-US')} in ${(l.windowMs / 1000).toFixed(1)} s${cpuNote(l.completed, 'request')}`,
       ...(!isBare ? { baseline: { label: 'bare Fastify', value: b?.rps ?? null } } : {}),
       ...(judged
         ? {
@@ -279,39 +317,63 @@ function toVariant(ctx: ScenarioContext, r: Run, bare: Run, sizes: Sizes): Varia
       note: `p50 ${l.latencyMs.p50?.toFixed(2)} ms, max ${l.latencyMs.max?.toFixed(1)} ms`,
       ...(!isBare ? { baseline: { label: 'bare Fastify p99', value: b?.latencyMs.p99 ?? null } } : {}),
     });
+    // Side by side with the batch variant's figure of the same key.
+    if (!isBare)
+      figures.push({
+        key: `msgs.c${l.connections}`,
+        label: `messages/s, ${fmtLevel(l)}`,
+        value: msgRate(l),
+        unit: '/s',
+        note: 'one per request',
+      });
   });
   const failures = r.load.levels.reduce(
     (n, l) =>
       n +
       Object.entries(l.byStatus)
-        .filter(([s]) => s !== '202')
+        .filter(([s]) => s !== okStatus)
         .reduce((m, [, c]) => m + c, 0) +
-      Object.values(l.errors).reduce((m, c) => m + c, 0),
+      Object.values(l.errors).reduce((m, c) => m + c, 0) +
+      l.itemErrors,
     0,
   );
   const detail = r.load.levels
     .map((l) => {
-      const bad = { ...Object.fromEntries(Object.entries(l.byStatus).filter(([s]) => s !== '202')), ...l.errors };
+      const bad = {
+        ...Object.fromEntries(Object.entries(l.byStatus).filter(([s]) => s !== okStatus)),
+        ...l.errors,
+        ...(l.itemErrors ? { refused_messages: l.itemErrors } : {}),
+      };
       return Object.keys(bad).length ? `${fmtLevel(l)}: ${JSON.stringify(bad)}` : '';
     })
     .filter(Boolean)
     .join('; ');
   figures.push({
     key: 'failures',
-    label: 'answers other than 202, errors, timeouts',
+    label: isBatch ? 'answers other than 200, refused messages, errors, timeouts' : 'answers other than 202, errors, timeouts',
     value: failures,
     unit: '',
     ...(detail ? { note: detail } : {}),
     target: { text: '0', met: failures === 0 },
   });
+  if (isBatch) {
+    const broken = r.load.levels.reduce((n, l) => n + l.nonContiguous, 0);
+    figures.push({
+      key: 'batch.noncontiguous',
+      label: 'batches whose offsets are not consecutive',
+      value: broken,
+      unit: '',
+      target: { text: '0', met: broken === 0 },
+    });
+  }
   if (r.durability) {
     const d = r.durability;
     figures.push({
       key: 'durability.missing',
-      label: 'acknowledged (202) offsets missing from history after SIGKILL',
+      label: 'acknowledged offsets missing from history after SIGKILL',
       value: d.missing + r.load.ackWithoutOffset,
       unit: '',
-      note: `${d.checked.toLocaleString('en-US')} acknowledged offsets on ${d.topics} topics looked up in ${d.ms} ms${r.profile ? '; profiled run: checked after a graceful stop, not a kill' : ''}${r.load.ackWithoutOffset ? `; ${r.load.ackWithoutOffset} 202s without an offset` : ''}`,
+      note: `${d.checked.toLocaleString('en-US')} acknowledged offsets on ${d.topics} topics looked up in ${d.ms} ms${r.profile ? '; profiled run: checked after a graceful stop, not a kill' : ''}${r.load.ackWithoutOffset ? `; ${r.load.ackWithoutOffset} answers without their offsets` : ''}`,
       target: { text: '0', met: d.missing + r.load.ackWithoutOffset === 0 && d.checked > 0 },
     });
     figures.push({

@@ -263,6 +263,22 @@ export const configSchema = z
           .describe(
             'Deepest [ and { nesting of a JSON payload on every entrance (ingest, WebSocket, webhooks, connectors); deeper is invalid_json.',
           ),
+        maxBatchMessages: z
+          .number()
+          .int()
+          .min(1)
+          .max(100_000)
+          .default(1000)
+          .describe('Most messages in one POST /entities batch; more is 413 payload_too_large and nothing is stored.'),
+        maxBatchBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(256 * 1024 * 1024)
+          .default(4 * 1024 * 1024)
+          .describe(
+            'Largest POST /entities body, bytes (each message in it is still capped by limits.maxMessageBytes); larger is 413 payload_too_large.',
+          ),
         authFailures: tokenBucket(30, 60, {
           perMinute:
             'Consumer entrances (POST /consumers, POST /consumers/tickets, WebSocket upgrades): failed authentications per source address per minute, sustained (token bucket refill). IPv6 sources count per /64.',

@@ -94,6 +94,7 @@ export class Publisher {
     const ts = clock.now();
     let res;
     try {
+      // Nothing before this call may await: `publishMany` relies on making every append in one turn.
       res = await store.append({
         topic: input.topic,
         kind: input.kind,
@@ -118,5 +119,19 @@ export class Publisher {
       id: input.key ?? randomId('m_'),
       duplicate: res.duplicate,
     };
+  }
+
+  /**
+   * Publishes several messages as one unit (`POST /entities`), each through `publish()`. Every input
+   * that passes validation is appended in this one event-loop turn, so the store commits them in one
+   * transaction (History contract, store.ts): they are stored together or not at all, the messages of
+   * one topic get consecutive offsets in input order, and fan-out follows that order.
+   *
+   * One settled result per input, in input order: an input refused by validation or idempotency
+   * (`invalid_topic`, `payload_too_large`, `idempotency_key_conflict`…) is rejected on its own and not
+   * stored; when the store fails, every input that reached it is rejected with `unavailable`.
+   */
+  publishMany(inputs: readonly PublishInput[]): Promise<PromiseSettledResult<PublishResult>[]> {
+    return Promise.allSettled(inputs.map((input) => this.publish(input)));
   }
 }

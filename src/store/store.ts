@@ -37,7 +37,11 @@
  *   has never had a message has offset 0 and the store's epoch.
  * - `append()` resolves only once the message is durable (committed). Implementations may group
  *   commits across concurrent calls. On one node, **promises of `append()` settle in call order**
- *   and offsets of a topic are assigned in call order. Across nodes, offsets interleave: receiving
+ *   and offsets of a topic are assigned in call order.
+ * - **The appends made in one event-loop turn are committed in one transaction**: all of them are
+ *   stored or none is (each then rejects), and those of one topic get consecutive offsets. Appends
+ *   of other turns may join that transaction too. Batch ingest (`Publisher.publishMany`,
+ *   `POST /entities`) relies on this. Across nodes, offsets interleave: receiving
  *   nodes order by offset (gateway/positions.ts).
  * - Idempotency (Stripe semantics). An idempotency key belongs to a publisher: it is remembered per
  *   (`scope`, `key`) for `dedupeS` seconds together with the first request's topic and `requestHash`.

@@ -595,6 +595,6 @@ describe('health, metrics, unknown routes', () => {
     h = await startServer();
     expectError(await h.fetchJson('/nope'), 404, 'not_found');
     expectError(await h.fetchJson('/entity/a/b', { method: 'POST', body: 'x' }), 404, 'not_found');
-    expectError(await h.fetchJson('/entities', { method: 'POST', body: '{}' }), 404, 'not_found');
+    expectError(await h.fetchJson('/entities/x', { method: 'POST', body: '{}' }), 404, 'not_found');
   });
 });

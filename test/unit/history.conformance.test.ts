@@ -106,6 +106,24 @@ for (const impl of implementations) {
       await s.close();
     });
 
+    it('append: the appends of one turn are one transaction — a write refused mid-way stores none of them', async () => {
+      const s = await open();
+      const ok = (topic: string, n: number): AppendRequest => ({ topic, kind: 'text', payload: Buffer.from(String(n)), ts: n });
+      // A request the database itself refuses (NOT NULL payload), third of five: what a full disk
+      // or a lost connection does half-way through a commit.
+      const refused = { ...ok('a', 3), payload: null as unknown as Buffer };
+      const turn = [ok('a', 1), ok('b', 2), refused, ok('a', 4), ok('b', 5)].map((r) => s.append(r));
+      const settled = await Promise.allSettled(turn);
+      expect(settled.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected', 'rejected', 'rejected']);
+      expect([(await s.topicState('a')).offset, (await s.topicState('b')).offset]).toEqual([0, 0]);
+      expect(await s.readHistory('a', 0, 10)).toEqual([]);
+      // Nothing of it is left behind: the next turn starts both topics at offset 1, in call order.
+      const next = await Promise.all([ok('a', 6), ok('b', 7), ok('a', 8)].map((r) => s.append(r)));
+      expect(next.map((r) => r.offset)).toEqual([1, 1, 2]);
+      expect((await s.readHistory('a', 0, 10)).map((m) => m.payload.toString())).toEqual(['6', '8']);
+      await s.close();
+    });
+
     it('readHistory: after, limit and a byte budget that always lets the first message through', async () => {
       const s = await open();
       for (let i = 1; i <= 6; i++) await s.append({ topic: 't', kind: 'binary', payload: Buffer.alloc(i * 10, i), ts: i });

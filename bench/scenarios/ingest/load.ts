@@ -4,6 +4,9 @@
  * next (closed loop). A lean client on raw sockets — request bytes built by hand, answers parsed from
  * the status line and Content-Length — so the load side costs a few µs per request and the server is
  * what is measured. Every 202's offset is kept for the durability check.
+ *
+ * With `batch` > 1 each request is `POST /entities` carrying that many messages of the connection's
+ * topic; every result's offset is kept, and a batch whose offsets are not consecutive is counted.
  */
 import { connect, type Socket } from 'node:net';
 import { bump, Samples } from '../../lib/stats.ts';
@@ -111,6 +114,9 @@ async function main(cfg: IngestLoadConfig): Promise<void> {
   const pad = 'x'.repeat(Math.max(0, cfg.dataBytes - 40));
   const host = `127.0.0.1:${cfg.port}`;
   const auth = cfg.authorization ? `Authorization: ${cfg.authorization}\r\n` : '';
+  const batch = Math.max(1, cfg.batch ?? 1);
+  const path = batch > 1 ? '/entities' : '/entity';
+  const okStatus = batch > 1 ? 200 : 202;
 
   for (let li = 0; li < cfg.levels.length; li++) {
     const level = cfg.levels[li]!;
@@ -119,6 +125,9 @@ async function main(cfg: IngestLoadConfig): Promise<void> {
     const errors: Record<string, number> = {};
     let sent = 0;
     let completed = 0;
+    let messages = 0;
+    let itemErrors = 0;
+    let nonContiguous = 0;
     const started = monoMs();
     const windowStart = started + level.warmMs;
     const windowEnd = windowStart + level.measureMs;
@@ -130,10 +139,33 @@ async function main(cfg: IngestLoadConfig): Promise<void> {
       void send({ type: `window-${what}-${li}` });
     };
     const markTimers = [setTimeout(() => mark('start'), level.warmMs), setTimeout(() => mark('end'), level.warmMs + level.measureMs)];
+    const dataOf = (seq: number) => ({ seq, at: Date.now(), pad: pad.slice(0, Math.max(0, pad.length - String(seq).length)) });
     const bodyOf = (topic: string, seq: number) =>
       Buffer.from(
-        JSON.stringify({ topic, data: { seq, at: Date.now(), pad: pad.slice(0, Math.max(0, pad.length - String(seq).length)) } }),
+        JSON.stringify(
+          batch > 1
+            ? { messages: Array.from({ length: batch }, (_, k) => ({ topic, data: dataOf(seq * batch + k) })) }
+            : { topic, data: dataOf(seq) },
+        ),
       );
+    /** The offsets an answer acknowledges (one, or one per batch result), or undefined when it has none. */
+    const offsetsOf = (a: Answer): number[] | undefined => {
+      let body: { offset?: unknown; results?: { offset?: unknown }[] };
+      try {
+        body = JSON.parse(a.body) as typeof body;
+      } catch {
+        return undefined;
+      }
+      if (batch === 1) return typeof body.offset === 'number' ? [body.offset] : undefined;
+      if (!Array.isArray(body.results) || body.results.length !== batch) return undefined;
+      const offs: number[] = [];
+      for (const r of body.results) {
+        if (typeof r.offset === 'number') offs.push(r.offset);
+        else itemErrors++;
+      }
+      if (offs.some((o, k) => o !== offs[0]! + k)) nonContiguous++;
+      return offs;
+    };
 
     const loop = async (c: number) => {
       const topic = `${cfg.topicPrefix}.l${li}.c${c}`;
@@ -154,7 +186,7 @@ async function main(cfg: IngestLoadConfig): Promise<void> {
         const body = bodyOf(topic, seq++);
         const req = Buffer.concat([
           Buffer.from(
-            `POST /entity HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\n${auth}Content-Length: ${body.length}\r\n\r\n`,
+            `POST ${path} HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\n${auth}Content-Length: ${body.length}\r\n\r\n`,
             'latin1',
           ),
           body,
@@ -170,18 +202,17 @@ async function main(cfg: IngestLoadConfig): Promise<void> {
         }
         const now = monoMs();
         bump(byStatus, String(a.status));
-        if (a.status === 202) {
-          let offset: unknown;
-          try {
-            offset = (JSON.parse(a.body) as { offset?: unknown }).offset;
-          } catch {
-            offset = undefined;
-          }
-          if (typeof offset === 'number') offsets.push(offset);
-          else ackWithoutOffset++;
+        let acked = 0;
+        if (a.status === okStatus) {
+          const offs = offsetsOf(a);
+          if (offs) {
+            for (const o of offs) offsets.push(o);
+            acked = offs.length;
+          } else ackWithoutOffset++;
         }
         if (t >= windowStart && now <= windowEnd) {
           completed++;
+          messages += acked;
           latency.push(now - t);
         }
       }
@@ -202,6 +233,9 @@ async function main(cfg: IngestLoadConfig): Promise<void> {
       byStatus,
       errors,
       sent,
+      messages,
+      itemErrors,
+      nonContiguous,
     });
   }
   await send({ type: 'result', result: { levels, acked, ackWithoutOffset } satisfies IngestLoadResult });

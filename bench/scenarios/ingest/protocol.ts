@@ -27,6 +27,11 @@ export interface IngestLoadConfig {
   timeoutMs: number;
   /** Hard bound on requests per level (whatever the duration). */
   maxRequestsPerLevel: number;
+  /**
+   * Messages per request: absent or 1 = `POST /entity` (one envelope, 202); more = `POST /entities`
+   * with that many messages of the connection's topic (200, a result per message).
+   */
+  batch?: number;
 }
 
 export interface LevelResult {
@@ -42,12 +47,18 @@ export interface LevelResult {
   errors: Record<string, number>;
   /** Requests sent at this level (warm-up included). */
   sent: number;
+  /** Messages acknowledged with an offset by the requests completed within the window. */
+  messages: number;
+  /** Batch results without an offset (a message refused on its own), every request of the level. */
+  itemErrors: number;
+  /** Batches whose offsets are not consecutive (not one commit, or out of array order). */
+  nonContiguous: number;
 }
 
 export interface IngestLoadResult {
   levels: LevelResult[];
-  /** Offsets acknowledged with 202, per topic (every level, warm-up included). */
+  /** Offsets acknowledged (each 202's, each batch result's), per topic (every level, warm-up included). */
   acked: Record<string, number[]>;
-  /** 202 answers whose body had no numeric offset. */
+  /** Successful answers (202; batch: 200) whose body had no numeric offset (batch: not one result per message). */
   ackWithoutOffset: number;
 }
