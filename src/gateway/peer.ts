@@ -250,10 +250,11 @@ export class Peer implements RequestQueueIo, Flushable {
     this.#coalescer.queue(this);
   }
 
-  /** Bytes the socket and ws's sender hold now (ws's `bufferedAmount` without its getters). */
+  /** Bytes the socket and ws's sender hold now (ws's `bufferedAmount`, read without its getters). */
   #measure(): number {
-    const sender = (this.ws as unknown as WsInternals)._sender;
-    return (this.#base = this.#socket.writableLength + (sender?._bufferedBytes ?? 0));
+    // ws's sender holds frames only while compressing: without permessage-deflate it stays empty.
+    const held = this.#deflate ? ((this.ws as unknown as WsInternals)._sender?._bufferedBytes ?? 0) : 0;
+    return (this.#base = this.#socket.writableLength + held);
   }
 
   /** permessage-deflate: through ws (which keeps order), under the same cap. */
