@@ -224,7 +224,28 @@ export const configSchema = z
       .object({
         allow: cidrList
           .default(['127.0.0.0/8', '::1/128'])
-          .describe('Source addresses (CIDR) allowed to use the admin routes (GET /connectors), with an admin-scope key.'),
+          .describe(
+            'Source addresses (CIDR) allowed to use the admin routes (/admin/api/…, GET /connectors, presence), with an admin-scope key.',
+          ),
+        listen: z
+          .object({
+            host: z.string().min(1).default('127.0.0.1').describe('Address of the separate admin listener (with admin.listen.port).'),
+            port: port
+              .nullable()
+              .default(null)
+              .describe(
+                'Serve the admin routes (/admin/api/…, GET /connectors, GET /topics/<topic>/presence) on this port only, and 404 on the main one (null: on the main port; 0: any free port).',
+              ),
+          })
+          .strict()
+          .default({}),
+        maxStreams: z
+          .number()
+          .int()
+          .min(1)
+          .max(1000)
+          .default(8)
+          .describe('Admin event streams (GET /admin/api/stream) open at once on this node; more get 429 connection_limit.'),
       })
       .strict()
       .default({}),

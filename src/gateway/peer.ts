@@ -56,6 +56,8 @@ export interface PeerInit {
   clientId: string;
   tokenHash: string;
   remoteAddress: string;
+  /** When it connected (ms since the epoch, the server's clock). */
+  connectedAt: number;
   subscribeAcl: readonly string[];
   publishAcl: readonly string[];
   /** ACL patterns of topics whose presence it may see. */
@@ -96,6 +98,7 @@ export class Peer implements RequestQueueIo {
   readonly clientId: string;
   readonly tokenHash: string;
   readonly remoteAddress: string;
+  readonly connectedAt: number;
   readonly subscribeAcl: readonly string[];
   readonly publishAcl: readonly string[];
   readonly presenceAcl: readonly string[];
@@ -133,6 +136,7 @@ export class Peer implements RequestQueueIo {
     this.clientId = init.clientId;
     this.tokenHash = init.tokenHash;
     this.remoteAddress = init.remoteAddress;
+    this.connectedAt = init.connectedAt;
     this.subscribeAcl = init.subscribeAcl;
     this.publishAcl = init.publishAcl;
     this.presenceAcl = init.presenceAcl;
