@@ -570,6 +570,13 @@ export const configSchema = z
   })
   .strict()
   .superRefine((c, ctx) => {
+    if (c.admin.listen.port !== null && c.admin.listen.port !== 0 && c.admin.listen.port === c.port) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['admin', 'listen', 'port'],
+        message: `admin.listen.port is the main port (${c.port}): choose another one, or null to serve the admin routes on the main port`,
+      });
+    }
     // Several nodes cannot share one SQLite file: a cluster broker needs the cluster store.
     if (c.broker.type !== 'memory' && c.store.type === 'sqlite') {
       ctx.addIssue({

@@ -1,5 +1,6 @@
 import { request } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
+import { createServer } from '../../src/server.ts';
 import { FaultyStore } from '../helpers/faulty-store.ts';
 import { adminFor } from '../helpers/admin.ts';
 import { startServer, type Harness } from '../helpers/server.ts';
@@ -157,5 +158,7 @@ describe('admin API: access', () => {
     // Its guard still applies.
     expect((await fetch(`${adminBase}/admin/api/overview`)).status).toBe(401);
     expect(h.logs.some((l) => l.msg === 'admin routes listening on their own port' && l.port === addr!.port)).toBe(true);
+    // The main port itself cannot be the admin port.
+    expect(() => createServer({ port: 9000, admin: { listen: { port: 9000 } } })).toThrow(/admin\.listen\.port is the main port/);
   });
 });
