@@ -1,3 +1,4 @@
+import { HubcastError } from './errors.ts';
 /**
  * The nesting depth of a JSON text, found by one scan of its bytes, without parsing and without
  * recursion: every entrance (HTTP ingest, WebSocket publishes, webhooks, the publish path itself)
@@ -34,3 +35,16 @@ export const DEFAULT_MAX_JSON_DEPTH = 64;
 
 /** The message of the `invalid_json` error for a payload nested too deeply. */
 export const tooDeep = (max: number) => `the JSON is nested deeper than ${max} levels (limits.maxJsonDepth)`;
+
+/**
+ * Parses a JSON request body after checking its nesting (before parsing, so a deeply nested body
+ * costs no parse): `invalid_json` when it is nested deeper than `maxDepth` or is not JSON.
+ */
+export function parseJsonBody(body: Buffer, maxDepth: number, tooDeepMessage = tooDeep(maxDepth)): unknown {
+  if (exceedsJsonDepth(body, maxDepth)) throw new HubcastError('invalid_json', tooDeepMessage);
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch {
+    throw new HubcastError('invalid_json');
+  }
+}

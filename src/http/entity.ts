@@ -2,7 +2,7 @@ import { TextDecoder } from 'node:util';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { cidrBlockList, type Config } from '../config/schema.ts';
 import { HubcastError } from '../core/errors.ts';
-import { exceedsJsonDepth, tooDeep } from '../core/json-depth.ts';
+import { parseJsonBody, tooDeep } from '../core/json-depth.ts';
 import { jsonPayload, type PublishInput, type PublishResult, type Publisher } from '../core/publisher.ts';
 import { isValidTopic } from '../core/topics.ts';
 import type { Logger } from '../logger.ts';
@@ -114,13 +114,7 @@ export function entityRoutes(app: FastifyInstance, d: EntityRouteDeps): void {
         throw new HubcastError('unsupported_media_type', 'POST /entity takes application/json; send other bodies to POST /entity/<topic>');
       const body = (req.body as Buffer | undefined) ?? Buffer.alloc(0);
       // Before parsing: the envelope is one level, `data` may use the other maxDepth.
-      if (exceedsJsonDepth(body, maxDepth + 1)) throw new HubcastError('invalid_json', tooDeep(maxDepth));
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(body.toString('utf8'));
-      } catch {
-        throw new HubcastError('invalid_json');
-      }
+      const parsed = parseJsonBody(body, maxDepth + 1, tooDeep(maxDepth));
       if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
         throw new HubcastError('bad_request', 'the body must be {"topic","data","id"?}');
       const o = parsed as Record<string, unknown>;
@@ -142,13 +136,7 @@ export function entityRoutes(app: FastifyInstance, d: EntityRouteDeps): void {
         throw new HubcastError('bad_request', 'Idempotency-Key does not apply to POST /entities; give each message an "id"');
       const body = (req.body as Buffer | undefined) ?? Buffer.alloc(0);
       // Before parsing, as for /entity: any item's `data` nested deeper than maxDepth refuses the body.
-      if (exceedsJsonDepth(body, maxDepth + BATCH_ENVELOPE_DEPTH)) throw new HubcastError('invalid_json', tooDeep(maxDepth));
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(body.toString('utf8'));
-      } catch {
-        throw new HubcastError('invalid_json');
-      }
+      const parsed = parseJsonBody(body, maxDepth + BATCH_ENVELOPE_DEPTH, tooDeep(maxDepth));
       const messages = (parsed as { messages?: unknown } | null)?.messages;
       if (typeof parsed !== 'object' || Array.isArray(parsed) || !Array.isArray(messages))
         throw new HubcastError('bad_request', 'the body must be {"messages":[{"topic","data","id"?}, …]}');
@@ -184,12 +172,7 @@ export function entityRoutes(app: FastifyInstance, d: EntityRouteDeps): void {
       const type = mediaType(req);
       let kind: PublishInput['kind'] = 'binary';
       if (isJson(type)) {
-        if (exceedsJsonDepth(body, maxDepth)) throw new HubcastError('invalid_json', tooDeep(maxDepth));
-        try {
-          JSON.parse(body.toString('utf8'));
-        } catch {
-          throw new HubcastError('invalid_json');
-        }
+        parseJsonBody(body, maxDepth);
         kind = 'json';
       } else if (type.startsWith('text/')) {
         try {

@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { HubcastError } from '../../core/errors.ts';
-import { exceedsJsonDepth, tooDeep } from '../../core/json-depth.ts';
+import { parseJsonBody, tooDeep } from '../../core/json-depth.ts';
 
 /**
  * What every admin route shares: query and body validation (zod, strict: an unknown field is
@@ -56,13 +56,7 @@ export function parseBody<T extends z.ZodTypeAny>(req: FastifyRequest, schema: T
   const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   if (type !== 'application/json') throw new HubcastError('unsupported_media_type', 'send the body as application/json');
   const body = (req.body as Buffer | undefined) ?? Buffer.alloc(0);
-  if (exceedsJsonDepth(body, maxDepth + 1)) throw new HubcastError('invalid_json', tooDeep(maxDepth));
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body.toString('utf8'));
-  } catch {
-    throw new HubcastError('invalid_json');
-  }
+  const parsed = parseJsonBody(body, maxDepth + 1, tooDeep(maxDepth));
   const r = schema.safeParse(parsed);
   if (!r.success) throw new HubcastError('bad_request', describe(r.error));
   return r.data;
