@@ -19,7 +19,7 @@ export class LiveChart {
   readonly #data: number[][];
   readonly #el: HTMLElement;
 
-  constructor(el: HTMLElement, series: { label: string; color: string; decimals?: number }[]) {
+  constructor(el: HTMLElement, series: { label: string; color: string }[]) {
     this.#el = el;
     this.#data = [[], ...series.map(() => [])];
     const fg = cssVar('--muted', '#555');
@@ -29,7 +29,11 @@ export class LiveChart {
       {
         width: this.#width(),
         height: HEIGHT,
-        scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.15 : 1] } },
+        scales: {
+          // At least the last minute, so that the first samples do not spread over the whole width.
+          x: { time: true, range: (_u, min, max) => [Math.min(min, max - 60), max] },
+          y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.15 : 1] },
+        },
         series: [
           {},
           ...series.map((s) => ({
@@ -37,12 +41,20 @@ export class LiveChart {
             stroke: s.color,
             width: 2,
             points: { show: false },
-            value: (_u: uPlot, v: number | null) => (v === null ? '–' : v.toFixed(s.decimals ?? 0)),
           })),
         ],
-        axes: [axis, { ...axis, size: 48 }],
+        axes: [
+          {
+            ...axis,
+            space: 80,
+            values: (_u, splits) =>
+              splits.map((v) => new Date(v * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' })),
+          },
+          { ...axis, size: 48 },
+        ],
         cursor: { drag: { x: false, y: false } },
-        legend: { live: true },
+        // The legend names the series; the current values are the overview's figures above the charts.
+        legend: { live: false },
       },
       this.#data as uPlot.AlignedData,
       el,

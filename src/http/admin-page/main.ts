@@ -69,6 +69,7 @@ class Session {
   #clientsById = new Map<string, Client>();
   #refreshConnections: ReturnType<typeof setTimeout> | undefined;
   #busy = new Set<string>();
+  #creating = false;
 
   constructor(key: string, charts: { conn: LiveChart; rate: LiveChart }) {
     this.api = new Api(key);
@@ -432,8 +433,10 @@ class Session {
       $('client-name').focus();
       return;
     }
-    const submit = $<HTMLButtonElement>('client-create');
-    submit.disabled = true;
+    // Not `disabled` while the request runs: that would take the focus away from the button.
+    if (this.#creating) return;
+    this.#creating = true;
+    form.setAttribute('aria-busy', 'true');
     try {
       const r = await this.call<{ client: Client; secret: string }>('POST', '/admin/api/clients', {
         name,
@@ -447,7 +450,8 @@ class Session {
     } catch (err) {
       error.textContent = explain(err);
     } finally {
-      submit.disabled = false;
+      this.#creating = false;
+      form.removeAttribute('aria-busy');
     }
   }
 
@@ -485,8 +489,6 @@ class Session {
 
 let session: Session | undefined;
 let charts: { conn: LiveChart; rate: LiveChart } | undefined;
-/** The element focused before the secret dialog opened (focus goes back there). */
-let beforeDialog: HTMLElement | null = null;
 
 function setMode(mode: 'off' | 'stream' | 'polling' | 'offline', text: string): void {
   const live = $('live');
@@ -497,7 +499,6 @@ function setMode(mode: 'off' | 'stream' | 'polling' | 'offline', text: string): 
 
 function showSecret(id: string, secret: string): void {
   const dialog = $<HTMLDialogElement>('secret-dialog');
-  beforeDialog = document.activeElement instanceof HTMLElement ? document.activeElement : null;
   $<HTMLInputElement>('secret-id').value = id;
   const value = $<HTMLInputElement>('secret-value');
   value.value = secret;
@@ -577,8 +578,8 @@ async function signIn(key: string, restoring: boolean): Promise<void> {
       { label: 'subscriptions', color: '#d9822b' },
     ]),
     rate: new LiveChart($('chart-rate'), [
-      { label: 'published/s', color: '#2f9e5b', decimals: 2 },
-      { label: 'delivered/s', color: '#b2439a', decimals: 2 },
+      { label: 'published/s', color: '#2f9e5b' },
+      { label: 'delivered/s', color: '#b2439a' },
     ]),
   };
   session = new Session(key, charts);
@@ -615,7 +616,8 @@ function start(): void {
     // The secret does not stay in the page once the dialog is closed.
     $<HTMLInputElement>('secret-value').value = '';
     $<HTMLInputElement>('secret-id').value = '';
-    (beforeDialog?.isConnected ? beforeDialog : $('client-name')).focus();
+    // Back to what opened it.
+    $('client-create').focus();
   });
   const saved = sessionStorage.getItem(STORAGE_KEY);
   if (saved) void signIn(saved, true);
