@@ -18,7 +18,7 @@ export function createMetrics(nodeId?: string) {
     connections: new Gauge({ name: 'hubcast_connections', help: 'Open consumer WebSocket connections.', ...opts }),
     messagesIn: new Counter({
       name: 'hubcast_messages_in_total',
-      help: 'Messages published (not counting de-duplicated repeats), by source: http (POST /entity), ws (a consumer publish), api (server.publish()), connector:postgres, connector:amqp and so on (one per connector type).',
+      help: 'Messages published (not counting de-duplicated repeats), by source: http (POST /entity), ws (a consumer publish), api (server.publish()), admin (a test message from the admin API), connector:postgres, connector:amqp and so on (one per connector type).',
       labelNames: ['source'],
       ...opts,
     }),
@@ -162,4 +162,87 @@ export function watchConnectors(metrics: Metrics, list: () => ConnectorView[]): 
       for (const c of list()) if (c.lag_s !== null) this.set({ connector: c.name }, c.lag_s);
     },
   });
+}
+
+/**
+ * Rates for the admin API (`/admin/api/overview`, `/admin/api/topics`): per-second averages over the
+ * last `windowS` seconds, from one-second buckets, of this node's publications (overall and per
+ * topic), deliveries and connections opened. Counting is a few Map and array operations; a shared,
+ * unref'd timer moves the window every second. Memory is bounded: at most `maxTopics` topics are
+ * tracked at once (further ones are counted only overall), and a topic quiet for a whole window is
+ * forgotten.
+ */
+export class RateMeter {
+  readonly #windowS: number;
+  readonly #maxTopics: number;
+  /** Ring of per-second buckets; `#head` is the second being counted now. */
+  readonly #totals = { published: [] as number[], delivered: [] as number[], connects: [] as number[] };
+  readonly #topics = new Map<string, number[]>();
+  #head = 0;
+  /** Completed buckets so far (the divisor while the node is younger than the window). */
+  #filled = 0;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(opts: { windowS?: number; maxTopics?: number } = {}) {
+    this.#windowS = opts.windowS ?? 10;
+    this.#maxTopics = opts.maxTopics ?? 10_000;
+    for (const ring of Object.values(this.#totals)) ring.push(...new Array<number>(this.#windowS + 1).fill(0));
+  }
+
+  start(): void {
+    this.#timer ??= setInterval(() => this.tick(), 1000);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  published(topic: string): void {
+    this.#totals.published[this.#head]!++;
+    let ring = this.#topics.get(topic);
+    if (!ring) {
+      if (this.#topics.size >= this.#maxTopics) return;
+      this.#topics.set(topic, (ring = new Array<number>(this.#windowS + 1).fill(0)));
+    }
+    ring[this.#head]!++;
+  }
+
+  delivered(n: number): void {
+    this.#totals.delivered[this.#head]! += n;
+  }
+
+  connected(): void {
+    this.#totals.connects[this.#head]!++;
+  }
+
+  /** Moves the window one second on (the timer calls it; tests may too). */
+  tick(): void {
+    const next = (this.#head + 1) % (this.#windowS + 1);
+    for (const ring of Object.values(this.#totals)) ring[next] = 0;
+    for (const [topic, ring] of this.#topics) {
+      ring[next] = 0;
+      if (ring.every((n) => n === 0)) this.#topics.delete(topic);
+    }
+    this.#head = next;
+    this.#filled = Math.min(this.#windowS, this.#filled + 1);
+  }
+
+  /** Per-second average over the completed seconds of the window (the current one is not counted). */
+  rate(what: 'published' | 'delivered' | 'connects'): number {
+    return this.#average(this.#totals[what]);
+  }
+
+  topicRate(topic: string): number {
+    const ring = this.#topics.get(topic);
+    return ring ? this.#average(ring) : 0;
+  }
+
+  #average(ring: number[]): number {
+    if (this.#filled === 0) return 0;
+    let sum = 0;
+    for (let i = 0; i < ring.length; i++) if (i !== this.#head) sum += ring[i]!;
+    return Math.round((sum / this.#filled) * 100) / 100;
+  }
 }

@@ -1,6 +1,6 @@
 import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { createAlerts } from './alerts/index.ts';
+import { alertChannels, createAlerts, RecentAlerts } from './alerts/index.ts';
 import { TokenService } from './auth/tokens.ts';
 import { createBroker } from './broker/index.ts';
 import { parseConfig } from './config/load.ts';
@@ -20,12 +20,12 @@ import { entityRoutes } from './http/entity.ts';
 import { cachedProbe, healthRoutes } from './http/health.ts';
 import { hookRoutes } from './http/hooks.ts';
 import { openApiRoute } from './http/openapi/index.ts';
-import { adminRoutes } from './http/admin.ts';
+import { adminRoutes } from './http/admin/index.ts';
 import { adminPageRoutes } from './http/admin-page.ts';
 import { ConnectorRuntime } from './connectors/runtime.ts';
 import { readTlsFiles } from './http/tls.ts';
 import { createLogger, type Logger } from './logger.ts';
-import { countAlerts, createMetrics, watchConnectors, type Metrics } from './metrics.ts';
+import { countAlerts, createMetrics, RateMeter, watchConnectors, type Metrics } from './metrics.ts';
 import { createBackend, type Backend } from './store/index.ts';
 import { monitorStore } from './store/monitored.ts';
 import { MemoryPresence } from './cluster/memory-presence.ts';
@@ -72,6 +72,8 @@ export interface HubcastServer {
    */
   reloadTls(): Promise<void>;
   address(): AddressInfo | null;
+  /** The separate admin listener's address (`admin.listen.port`), or null when the admin routes share the main one. */
+  adminAddress(): AddressInfo | null;
   /** Publishes through the same path as POST /entity. JSON values unless `kind` says otherwise. */
   publish(topic: string, data: unknown, opts?: { kind?: PayloadKind; key?: string }): Promise<PublishResult>;
   /** Live WebSocket connections on this node. */
@@ -97,13 +99,15 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
       : createBackend(config, clock, log.child({ component: 'store' })));
   const { presence, leases } = backend;
   // One digest per window for the whole cluster (a shared claim); a single node needs none.
-  const alerts = countAlerts(
-    metrics,
-    createAlerts(config, log.child({ component: 'alerts' }), {
-      clock,
-      ...(config.store.type === 'sqlite' ? {} : { leases }),
-    }),
-  );
+  const recentAlerts = new RecentAlerts({ channels: alertChannels(config), now: () => clock.now() });
+  const alertManager = createAlerts(config, log.child({ component: 'alerts' }), {
+    clock,
+    ...(config.store.type === 'sqlite' ? {} : { leases }),
+    recent: recentAlerts,
+  });
+  const alerts = countAlerts(metrics, alertManager);
+  // This node's publications, deliveries and connections per second (the admin API).
+  const rates = new RateMeter();
   const store = monitorStore(backend.store, (method, err) => {
     log.error({ err, method }, 'store call failed');
     alerts.raise({
@@ -135,7 +139,10 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
         };
   const publisher = new Publisher({
     store,
-    fanout,
+    fanout: (pub) => {
+      rates.published(pub.topic);
+      fanout(pub);
+    },
     clock,
     maxMessageBytes: config.limits.maxMessageBytes,
     maxJsonDepth: config.limits.maxJsonDepth,
@@ -182,16 +189,21 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
     failures: consumerFailures,
     presence,
     broker,
+    rates,
   });
 
   // Read (and checked) now: a missing or bad certificate stops start-up with a ConfigError naming the key.
   const tlsFiles = readTlsFiles(config.tls);
-  const app = createHttpApp(log.child({ component: 'http' }), {
-    ...(tlsFiles ? { https: { ...tlsFiles, handshakeTimeout: config.limits.headersTimeoutMs } } : {}),
-    bodyLimit: config.limits.maxMessageBytes + 64 * 1024,
-    isClosing: () => state === 'closed',
-    onInternalError: (ref) => alerts.raise({ kind: 'internal_error', detail: `HTTP handler, ref ${ref}` }),
-  });
+  const httpApp = () =>
+    createHttpApp(log.child({ component: 'http' }), {
+      ...(tlsFiles ? { https: { ...tlsFiles, handshakeTimeout: config.limits.headersTimeoutMs } } : {}),
+      bodyLimit: config.limits.maxMessageBytes + 64 * 1024,
+      isClosing: () => state === 'closed',
+      onInternalError: (ref) => alerts.raise({ kind: 'internal_error', detail: `HTTP handler, ref ${ref}` }),
+    });
+  const app = httpApp();
+  // `admin.listen.port`: the admin routes on a listener of their own, and none of them on the main one.
+  const adminApp = config.admin.listen.port === null ? app : httpApp();
   const storeProbe = cachedProbe(() => store.getClient('healthz'));
   const nodesProbe = cachedProbe(() => presence.nodes());
   healthRoutes(app, metrics, async () => {
@@ -228,16 +240,36 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
   });
   watchConnectors(metrics, () => runtime.list());
   hookRoutes(app, runtime, { maxJsonDepth: config.limits.maxJsonDepth });
-  adminRoutes(app, { config, store, failures: adminFailures, runtime, presence });
+  let startedAt: number | undefined;
+  const admin = adminRoutes(adminApp, {
+    config,
+    store,
+    failures: adminFailures,
+    runtime,
+    presence,
+    gateway: gw,
+    tokens,
+    publisher,
+    broker,
+    rates,
+    recentAlerts,
+    openAlertGroups: () => alertManager.groupCount,
+    storeProbe,
+    startedAt: () => startedAt,
+    clock,
+    nodeId,
+    log: log.child({ component: 'admin' }),
+  });
   // The dashboard: its page and assets hold no secret, so admin.allow alone guards them (docs/admin.md).
-  adminPageRoutes(app, { allow: config.admin.allow, ...(options.adminPageDir ? { dir: options.adminPageDir } : {}) });
+  adminPageRoutes(adminApp, { allow: config.admin.allow, ...(options.adminPageDir ? { dir: options.adminPageDir } : {}) });
   // Slow senders: complete headers within headersTimeoutMs (checked every half of it), whole requests within 30 s.
   const headersMs = config.limits.headersTimeoutMs;
-  Object.assign(app.server, {
-    headersTimeout: headersMs,
-    requestTimeout: Math.max(30_000, headersMs),
-    connectionsCheckingInterval: Math.max(100, Math.floor(headersMs / 2)),
-  });
+  for (const a of new Set([app, adminApp]))
+    Object.assign(a.server, {
+      headersTimeout: headersMs,
+      requestTimeout: Math.max(30_000, headersMs),
+      connectionsCheckingInterval: Math.max(100, Math.floor(headersMs / 2)),
+    });
   app.server.on('upgrade', (req, socket, head) => gw.handleUpgrade(req, socket, head));
 
   let timers: NodeJS.Timeout[] = [];
@@ -330,6 +362,13 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
       }
       gw.start();
       await app.listen({ host: config.host, port: config.port });
+      if (adminApp !== app) {
+        await adminApp.listen({ host: config.admin.listen.host, port: config.admin.listen.port! });
+        const a = adminApp.server.address() as AddressInfo;
+        log.info({ host: a.address, port: a.port }, 'admin routes listening on their own port');
+      }
+      startedAt = clock.now();
+      rates.start();
       await runtime.start();
       timers = [setInterval(() => void pollChanges(), options.changePollMs ?? 1000), setInterval(() => void housekeeping(), 60_000)];
       for (const t of timers) t.unref();
@@ -346,6 +385,8 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
         const wasListening = state === 'listening';
         state = 'closed';
         for (const t of timers) clearInterval(t);
+        rates.stop();
+        admin.streams.closeAll();
         if (!wasListening) return;
         const graceMs = config.shutdown.graceS * 1000;
         const deadline = Date.now() + graceMs;
@@ -353,7 +394,8 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
         // their close handshakes while in-flight requests run on; then the port closes and in-flight
         // requests get what is left, less a reserve for closing the store.
         await Promise.all([gw.close(Math.floor(graceMs / 2)), runtime.stop()]);
-        await closeHttp(app, Math.max(0, deadline - Date.now() - Math.min(1000, graceMs / 10)), log);
+        const httpMs = Math.max(0, deadline - Date.now() - Math.min(1000, graceMs / 10));
+        await Promise.all([...new Set([app, adminApp])].map((a) => closeHttp(a, httpMs, log)));
         await broker.close();
         await presence.close();
         await leases.close();
@@ -366,10 +408,14 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
     async reloadTls() {
       if (!tlsFiles) throw new Error('TLS is not configured (tls.cert, tls.key)');
       const files = readTlsFiles(config.tls)!;
-      (app.server as unknown as HttpsServer).setSecureContext({ cert: files.cert, key: files.key });
+      for (const a of new Set([app, adminApp])) (a.server as unknown as HttpsServer).setSecureContext({ cert: files.cert, key: files.key });
     },
     address() {
       const a = app.server.address();
+      return a && typeof a === 'object' ? a : null;
+    },
+    adminAddress() {
+      const a = adminApp === app ? null : adminApp.server.address();
       return a && typeof a === 'object' ? a : null;
     },
     publish(topic, data, opts = {}) {

@@ -5,6 +5,7 @@ import { randomId } from '../core/ids.ts';
 import type { Logger } from '../logger.ts';
 import { PER_CLIENT_KINDS, PER_CONNECTOR_KINDS, type AlertEvent, type AlertKind, type Alerts } from './alerts.ts';
 import { summarize, type AlertDigest } from './notifier.ts';
+import type { RecentAlerts } from './recent.ts';
 
 /** Where finished digests go (the spool and the log, see delivery.ts). */
 export interface DigestSink {
@@ -36,9 +37,11 @@ export interface AlertManagerOptions {
   claimTimeoutMs?: number;
   /** Says why a digest was not sent (another node sent it) or was sent unclaimed. */
   log?: Logger;
+  /** Told of digests this node did not send because another node sent them (the admin API's recent alerts). */
+  recent?: RecentAlerts | undefined;
 }
 
-type Settings = Required<Omit<AlertManagerOptions, 'leases' | 'log'>> & Pick<AlertManagerOptions, 'leases' | 'log'>;
+type Settings = Required<Omit<AlertManagerOptions, 'leases' | 'log' | 'recent'>> & Pick<AlertManagerOptions, 'leases' | 'log' | 'recent'>;
 
 const MAX_DETAILS = 5;
 const MAX_DETAIL_CHARS = 200;
@@ -269,12 +272,12 @@ export class AlertManager implements Alerts {
     const claimed = Promise.race([leases.claimOnce(name, 2 * this.#o.repeatS * 1000), timeout])
       .then(
         (won) => {
-          if (won) this.#o.sink.accept(digest);
-          else
-            this.#o.log?.info(
-              { ...about, summary: summarize(digest) },
-              "alert digest not sent: this window's digest for its group went out already",
-            );
+          if (won) return this.#o.sink.accept(digest);
+          this.#o.recent?.suppressed(digest);
+          this.#o.log?.info(
+            { ...about, summary: summarize(digest) },
+            "alert digest not sent: this window's digest for its group went out already",
+          );
         },
         (err: unknown) => {
           const error = String((err as Error)?.message ?? err).slice(0, 200);

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import type { Logger } from '../logger.ts';
 import type { DigestSink } from './alert-manager.ts';
 import type { AlertDigest, Notifier } from './notifier.ts';
+import type { RecentAlerts } from './recent.ts';
 import { Spool, type SpooledAlert } from './spool.ts';
 
 export interface DeliveryOptions {
@@ -15,6 +16,8 @@ export interface DeliveryOptions {
   log: Logger;
   /** How long `close()` waits for a send in flight. */
   closeWaitMs?: number;
+  /** Told the outcome of every send, per channel (the admin API's recent alerts). */
+  recent?: RecentAlerts | undefined;
 }
 
 /** While nothing is spooled, a sender still looks again this often (it is woken on every new digest anyway). */
@@ -67,10 +70,14 @@ export class Delivery implements DigestSink {
   }
 
   accept(digest: AlertDigest): void {
+    const recent = this.#o.recent;
     for (const n of this.#o.immediate) {
-      const failed = (err: unknown) => this.#o.log.error({ channel: n.channel, error: describeError(err) }, 'alert notifier failed');
+      const failed = (err: unknown) => {
+        recent?.outcome(digest, n.channel, 'failed');
+        this.#o.log.error({ channel: n.channel, error: describeError(err) }, 'alert notifier failed');
+      };
       try {
-        n.send(digest).catch(failed);
+        n.send(digest).then(() => recent?.outcome(digest, n.channel, 'sent'), failed);
       } catch (err) {
         failed(err);
       }
@@ -140,9 +147,11 @@ export class Delivery implements DigestSink {
           log.error({ channel: n.channel, error: describeError(err) }, 'could not remove a delivered alert from the spool');
         }
         failures = 0;
+        this.#o.recent?.outcome(row.digest, n.channel, 'sent');
         log.info({ channel: n.channel, alert: row.digest.kind, digest_id: row.digest.id, attempts: row.attempts + 1 }, 'alert delivered');
       } catch (err) {
         if (signal.aborted) return;
+        this.#o.recent?.outcome(row.digest, n.channel, 'failed');
         failures++;
         const delay = backoffMs(failures, retry.initialMs, retry.maxMs);
         pausedUntil = Date.now() + delay;

@@ -1,6 +1,6 @@
 import { createTransport, type Transporter } from 'nodemailer';
 import type { AlertKind } from './alerts.ts';
-import { summarize, type AlertDigest, type Notifier } from './notifier.ts';
+import { subjectOf, type AlertDigest, type Notifier } from './notifier.ts';
 
 export interface EmailOptions {
   /** smtp:// or smtps:// URL; may carry credentials, so it is never logged. */
@@ -84,7 +84,7 @@ export class EmailNotifier implements Notifier {
         transport.sendMail({
           from: this.#o.from,
           to: [...this.#o.to],
-          subject: `[hubcast] ${summarize(d)}`,
+          subject: subjectOf(d),
           text: renderText(d),
           headers: { 'X-Hubcast-Alert': d.kind, 'X-Hubcast-Digest': d.id },
         }),

@@ -78,3 +78,8 @@ export function summarize(d: AlertDigest): string {
   const sources = d.sources ? ` (${d.sources}${d.sourcesCapped ? '+' : ''} source${d.sources === 1 ? '' : 's'})` : '';
   return `${d.kind}:${who} ${d.count} in ${spanS} s${sources}`;
 }
+
+/** The subject of an alert e-mail. */
+export function subjectOf(d: AlertDigest): string {
+  return `[hubcast] ${summarize(d)}`;
+}

@@ -1,6 +1,4 @@
-import { hashSecret } from '../auth/secrets.ts';
-import { randomId, randomSecret } from '../core/ids.ts';
-import { isValidPattern } from '../core/topics.ts';
+import { isoTime, issueClient, MAX_NAME, normalizePatterns, PATTERN_RULE } from '../auth/issue.ts';
 import { configFrom, parse, UsageError, type Io } from './options.ts';
 import { withStore } from './with-store.ts';
 
@@ -21,14 +19,9 @@ const own = {
 };
 
 function patterns(list: string[] | undefined, flag: string): string[] {
-  const out = (list ?? [])
-    .flatMap((p) => p.split(','))
-    .map((p) => p.trim())
-    .filter(Boolean);
-  for (const p of out)
-    if (!isValidPattern(p))
-      throw new UsageError(`--${flag} "${p}" is not a valid topic pattern (segments of [A-Za-z0-9_-], * or a final >)`);
-  return [...new Set(out)];
+  const r = normalizePatterns((list ?? []).flatMap((p) => p.split(',')));
+  if (!r.ok) throw new UsageError(`--${flag} "${r.bad}" is not a valid topic pattern (${PATTERN_RULE})`);
+  return r.patterns;
 }
 
 export async function clientsCommand(args: string[], io: Io): Promise<number> {
@@ -43,16 +36,12 @@ export async function clientsCommand(args: string[], io: Io): Promise<number> {
   switch (sub) {
     case 'create': {
       const name = values.name as string | undefined;
-      if (!name || name.length > 200) throw new UsageError('clients create needs --name NAME (1–200 characters)');
+      if (!name || name.length > MAX_NAME) throw new UsageError(`clients create needs --name NAME (1–${MAX_NAME} characters)`);
       const subscribe = patterns(values.subscribe as string[] | undefined, 'subscribe');
       const publish = patterns(values.publish as string[] | undefined, 'publish');
       const presence = patterns(values.presence as string[] | undefined, 'presence');
-      const id = randomId('c_');
-      const secret = randomSecret();
-      const createdAt = Date.now();
-      await withStore(config, async (store) =>
-        store.createClient({ id, name, secretHash: await hashSecret(secret), subscribe, publish, presence, createdAt, revokedAt: null }),
-      );
+      const { client, secret } = await withStore(config, (store) => issueClient(store, { name, subscribe, publish, presence }, Date.now()));
+      const { id, createdAt } = client;
       if (json) {
         io.out(
           JSON.stringify({
@@ -84,7 +73,7 @@ export async function clientsCommand(args: string[], io: Io): Promise<number> {
         publish: c.publish,
         presence: c.presence ?? [],
         created_at: new Date(c.createdAt).toISOString(),
-        revoked_at: c.revokedAt === null ? null : new Date(c.revokedAt).toISOString(),
+        revoked_at: isoTime(c.revokedAt),
       }));
       if (json) io.out(JSON.stringify({ clients: rows }) + '\n');
       else if (rows.length === 0) io.out('no clients\n');

@@ -1,4 +1,4 @@
-import { randomId, randomSecret, sha256 } from '../core/ids.ts';
+import { isoTime, issueKey, MAX_NAME } from '../auth/issue.ts';
 import { configFrom, parse, UsageError, type Io } from './options.ts';
 import { withStore } from './with-store.ts';
 
@@ -20,12 +20,11 @@ export async function keysCommand(args: string[], io: Io): Promise<number> {
   switch (sub) {
     case 'create': {
       const name = values.name as string | undefined;
-      if (!name || name.length > 200) throw new UsageError('keys create needs --name NAME (1–200 characters)');
+      if (!name || name.length > MAX_NAME) throw new UsageError(`keys create needs --name NAME (1–${MAX_NAME} characters)`);
       const scope = (values.scope as string | undefined) ?? 'ingest';
       if (scope !== 'ingest' && scope !== 'admin') throw new UsageError('--scope is ingest or admin');
-      const key = randomSecret();
-      const id = randomId('k_');
-      await withStore(config, (store) => store.createKey({ id, name, scope, hash: sha256(key), createdAt: Date.now(), revokedAt: null }));
+      const { key: record, secret: key } = await withStore(config, (store) => issueKey(store, { name, scope }, Date.now()));
+      const { id } = record;
       if (json) io.out(JSON.stringify({ name, key, id, scope }) + '\n');
       else io.out(`name: ${name}\nkey:  ${key}\n  (shown once: keep it now; only its hash is stored)\n`);
       return 0;
@@ -37,7 +36,7 @@ export async function keysCommand(args: string[], io: Io): Promise<number> {
         name: k.name,
         scope: k.scope,
         created_at: new Date(k.createdAt).toISOString(),
-        revoked_at: k.revokedAt === null ? null : new Date(k.revokedAt).toISOString(),
+        revoked_at: isoTime(k.revokedAt),
       }));
       if (json) io.out(JSON.stringify({ keys: rows }) + '\n');
       else if (rows.length === 0) io.out('no keys\n');

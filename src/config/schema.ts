@@ -232,7 +232,28 @@ export const configSchema = z
       .object({
         allow: cidrList
           .default(['127.0.0.0/8', '::1/128'])
-          .describe('Source addresses (CIDR) allowed to use the admin routes (GET /connectors), with an admin-scope key.'),
+          .describe(
+            'Source addresses (CIDR) allowed to use the admin routes (/admin/api/…, GET /connectors, presence), with an admin-scope key.',
+          ),
+        listen: z
+          .object({
+            host: z.string().min(1).default('127.0.0.1').describe('Address of the separate admin listener (with admin.listen.port).'),
+            port: port
+              .nullable()
+              .default(null)
+              .describe(
+                'Serve the admin routes (/admin/api/…, GET /connectors, GET /topics/<topic>/presence) on this port only, and 404 on the main one (null: on the main port; 0: any free port).',
+              ),
+          })
+          .strict()
+          .default({}),
+        maxStreams: z
+          .number()
+          .int()
+          .min(1)
+          .max(1000)
+          .default(8)
+          .describe('Admin event streams (GET /admin/api/stream) open at once on this node; more get 429 connection_limit.'),
       })
       .strict()
       .default({}),
@@ -557,6 +578,13 @@ export const configSchema = z
   })
   .strict()
   .superRefine((c, ctx) => {
+    if (c.admin.listen.port !== null && c.admin.listen.port !== 0 && c.admin.listen.port === c.port) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['admin', 'listen', 'port'],
+        message: `admin.listen.port is the main port (${c.port}): choose another one, or null to serve the admin routes on the main port`,
+      });
+    }
     // Several nodes cannot share one SQLite file: a cluster broker needs the cluster store.
     if (c.broker.type !== 'memory' && c.store.type === 'sqlite') {
       ctx.addIssue({

@@ -21,6 +21,41 @@ export interface DeadLetter {
   at: number;
 }
 
+/** A dead letter as listed: everything but the record itself. */
+export interface DeadLetterSummary {
+  id: number;
+  connector: string;
+  key: string;
+  kind: PayloadKind;
+  reason: string;
+  at: number;
+  bytes: number;
+}
+
+interface DlqRow {
+  id: number;
+  connector: string;
+  record_key: string;
+  kind: PayloadKind;
+  value: Buffer;
+  format: 'bytes' | 'v8';
+  meta: string;
+  reason: string;
+  at: number;
+}
+
+const toDeadLetter = (r: DlqRow): DeadLetter => ({
+  id: r.id,
+  connector: r.connector,
+  key: r.record_key,
+  kind: r.kind,
+  value: r.value,
+  format: r.format,
+  meta: JSON.parse(r.meta) as Record<string, unknown>,
+  reason: r.reason,
+  at: r.at,
+});
+
 export interface SpooledRecord {
   seq: number;
   topic: string;
@@ -84,28 +119,53 @@ export class ConnectorDb {
       connector === undefined
         ? this.#db.prepare('SELECT * FROM dlq ORDER BY id').all()
         : this.#db.prepare('SELECT * FROM dlq WHERE connector = ? ORDER BY id').all(connector)
-    ) as {
-      id: number;
+    ) as DlqRow[];
+    return rows.map(toDeadLetter);
+  }
+
+  /**
+   * One page of dead letters (`id` > `afterId`, by id), without their values: what an operator
+   * browses. `bytes` is the stored record's size.
+   */
+  pageDeadLetters(o: { connector?: string | undefined; afterId: number; limit: number }): DeadLetterSummary[] {
+    const where = o.connector === undefined ? 'id > ?' : 'id > ? AND connector = ?';
+    const args: unknown[] = o.connector === undefined ? [o.afterId] : [o.afterId, o.connector];
+    return (
+      this.#db
+        .prepare(`SELECT id, connector, record_key, kind, reason, at, length(value) AS bytes FROM dlq WHERE ${where} ORDER BY id LIMIT ?`)
+        .all(...args, o.limit) as {
+        id: number;
+        connector: string;
+        record_key: string;
+        kind: PayloadKind;
+        reason: string;
+        at: number;
+        bytes: number;
+      }[]
+    ).map((r) => ({ id: r.id, connector: r.connector, key: r.record_key, kind: r.kind, reason: r.reason, at: r.at, bytes: r.bytes }));
+  }
+
+  /** Dead letters stored now, per connector. */
+  countDeadLetters(): Map<string, number> {
+    const rows = this.#db.prepare('SELECT connector, count(*) AS n FROM dlq GROUP BY connector').all() as {
       connector: string;
-      record_key: string;
-      kind: PayloadKind;
-      value: Buffer;
-      format: 'bytes' | 'v8';
-      meta: string;
-      reason: string;
-      at: number;
+      n: number;
     }[];
-    return rows.map((r) => ({
-      id: r.id,
-      connector: r.connector,
-      key: r.record_key,
-      kind: r.kind,
-      value: r.value,
-      format: r.format,
-      meta: JSON.parse(r.meta) as Record<string, unknown>,
-      reason: r.reason,
-      at: r.at,
-    }));
+    return new Map(rows.map((r) => [r.connector, r.n]));
+  }
+
+  /** Takes (removes) one dead letter, for an immediate retry; undefined when there is none by that id. */
+  takeDeadLetter(id: number): DeadLetter | undefined {
+    return this.#db.transaction(() => {
+      const d = this.findDeadLetter(id);
+      if (d) this.#db.prepare('DELETE FROM dlq WHERE id = ?').run(id);
+      return d;
+    })();
+  }
+
+  findDeadLetter(id: number): DeadLetter | undefined {
+    const r = this.#db.prepare('SELECT * FROM dlq WHERE id = ?').get(id) as DlqRow | undefined;
+    return r && toDeadLetter(r);
   }
 
   /** Marks dead letters for another pass through their pipeline (the running connectors pick them up). */

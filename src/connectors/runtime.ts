@@ -40,6 +40,13 @@ export interface ConnectorInfo {
   reconnect_attempts: number;
 }
 
+/** What became of the records of one `#emit` (an immediate dead-letter retry reports it). */
+export interface EmitOutcome {
+  published: { topic: string; offset: number }[];
+  /** Records dead-lettered (again): their new dead-letter ids. */
+  dead: { id: number; reason: string }[];
+}
+
 interface Entry {
   cfg: ConnectorConfig;
   connector: Connector;
@@ -214,8 +221,11 @@ export class ConnectorRuntime {
     }));
   }
 
-  /** Pipeline → publish for a batch; resolves when every record is stored or dead-lettered. */
-  async #emit(e: Entry, records: SourceRecord[]): Promise<void> {
+  /**
+   * Pipeline → publish for a batch; resolves when every record is stored or dead-lettered. With
+   * `out`, says what became of them (an immediate dead-letter retry reports it).
+   */
+  async #emit(e: Entry, records: SourceRecord[], out?: EmitOutcome): Promise<void> {
     const pubs: Promise<void>[] = [];
     for (const r of records) {
       const meta = r.meta ?? {};
@@ -223,7 +233,7 @@ export class ConnectorRuntime {
       try {
         outs = await e.pipeline.run({ value: r.value, meta, ...(r.kind ? { kind: r.kind } : {}) });
       } catch (err) {
-        this.#dead(e, r, err);
+        this.#dead(e, r, err, out);
         continue;
       }
       outs.forEach((o, i) => {
@@ -231,12 +241,15 @@ export class ConnectorRuntime {
         try {
           input = this.#toPublish(e, r, o, i, outs.length);
         } catch (err) {
-          this.#dead(e, r, err);
+          this.#dead(e, r, err, out);
           return;
         }
         pubs.push(
           this.#o.sink.publish(input).then(
-            () => undefined,
+            (res) => {
+              const offset = (res as { offset?: unknown } | undefined)?.offset;
+              if (typeof offset === 'number') out?.published.push({ topic: input.topic, offset });
+            },
             (err: unknown) => {
               // The key names the source record, which was published before: a pipeline whose output
               // differs per run ($now(), a lookup) made a different payload this time. The first
@@ -246,7 +259,7 @@ export class ConnectorRuntime {
                   { connector: e.cfg.name, record_key: r.key, topic: input.topic },
                   'redelivered record: its pipeline output differs from the first publication, which stands',
                 );
-              else if (err instanceof HubcastError && err.status < 500) this.#dead(e, r, err);
+              else if (err instanceof HubcastError && err.status < 500) this.#dead(e, r, err, out);
               else throw err;
             },
           ),
@@ -275,7 +288,7 @@ export class ConnectorRuntime {
     return { topic, ...body, key, scope: `connector:${e.cfg.name}`, source: `connector:${e.cfg.type}` };
   }
 
-  #dead(e: Entry, r: SourceRecord, err: unknown): void {
+  #dead(e: Entry, r: SourceRecord, err: unknown, out?: EmitOutcome): void {
     const reason = scrubUrls((err as Error)?.message ?? String(err)).slice(0, 1000);
     // The record as received, so that `hubcast dlq retry` reproduces it exactly: its bytes when the
     // source gave some; else its encoding; else (a BigInt, a cycle, nesting JSON cannot hold) a v8
@@ -296,7 +309,7 @@ export class ConnectorRuntime {
       }
     }
     const { kind, payload, format } = stored;
-    this.#db?.deadLetter({
+    const id = this.#db?.deadLetter({
       connector: e.cfg.name,
       key: r.key,
       kind,
@@ -306,10 +319,49 @@ export class ConnectorRuntime {
       reason,
       at: this.#o.clock.now(),
     });
+    if (id !== undefined) out?.dead.push({ id, reason });
     e.deadLetters++;
     this.#o.metrics?.connectorDeadLetters.inc({ connector: e.cfg.name });
     this.#o.log.warn({ connector: e.cfg.name, record_key: r.key, reason }, 'record rejected by the pipeline: dead-lettered');
     this.#o.alerts.raise({ kind: 'pipeline_error', connector: e.cfg.name, detail: reason.slice(0, 200) });
+  }
+
+  /**
+   * Retries one dead letter now (the admin API): through its connector's pipeline and the publish
+   * path, as the pass for `hubcast dlq retry` does, and says what became of it. The row is taken; a
+   * record that fails again is dead-lettered again, under a new id. `undefined`: no dead letter by
+   * that id on this node (or no connectors run here); `no_connector`: its connector is not configured
+   * any more (the row stays). A store that fails puts the row back and throws `unavailable`.
+   */
+  async retryDeadLetter(id: number): Promise<EmitOutcome | 'no_connector' | undefined> {
+    const db = this.#db;
+    const d = db?.findDeadLetter(id);
+    if (!db || !d) return undefined;
+    const e = this.#entries.get(d.connector);
+    if (!e) return 'no_connector';
+    if (!db.takeDeadLetter(id)) return undefined;
+    const out: EmitOutcome = { published: [], dead: [] };
+    let record: SourceRecord;
+    try {
+      record = d.format === 'v8' ? { key: d.key, value: deserialize(d.value), kind: d.kind, meta: d.meta } : fromBytes(d);
+    } catch (err) {
+      const reason = `retry failed: the stored record cannot be decoded: ${(err as Error).message}`;
+      out.dead.push({ id: db.deadLetter({ ...d, reason }), reason });
+      return out;
+    }
+    try {
+      await this.#emit(e, [record], out);
+    } catch (err) {
+      const reason = `retry failed: ${(err as Error).message}`;
+      db.deadLetter({ ...d, reason });
+      throw new HubcastError('unavailable', 'the message store is unavailable; the dead letter was kept', { cause: err, retryAfterS: 1 });
+    }
+    return out;
+  }
+
+  /** Dead letters stored on this node now, per connector (empty when no connector runs here). */
+  deadLetterCounts(): Map<string, number> {
+    return this.#db?.countDeadLetters() ?? new Map();
   }
 
   /** Dead letters marked with `hubcast dlq retry` go through their connector's pipeline again. */

@@ -41,6 +41,7 @@ export const ERRORS = {
   headers_too_large: { status: 431, message: 'the request headers are too large' },
   request_timeout: { status: 408, message: 'the request headers did not arrive in time' },
   expectation_failed: { status: 417, message: 'only "Expect: 100-continue" is supported' },
+  self_revocation: { status: 409, message: 'an admin key may not revoke itself; use another admin key or the CLI' },
 } as const satisfies Record<ErrorCode, { status: number; message: string }>;
 
 /** The codes themselves live in the shared protocol module (packages/client/src/protocol.ts). */

@@ -11,7 +11,7 @@ import { randomId } from '../core/ids.ts';
 import { isWildcard } from '../core/topics.ts';
 import type { Publisher } from '../core/publisher.ts';
 import type { Logger } from '../logger.ts';
-import type { Metrics } from '../metrics.ts';
+import type { Metrics, RateMeter } from '../metrics.ts';
 import type { Broker, ControlMessage } from '../broker/broker.ts';
 import type { ClaimResult, ConnectionRecord, Presence } from '../cluster/presence.ts';
 import type { Store } from '../store/store.ts';
@@ -46,7 +46,26 @@ export interface GatewayDeps {
   presence: Presence;
   /** Interest for this node's topics, and control messages to other nodes. */
   broker: Broker;
+  /** Deliveries and connections opened, for the admin API's rates. */
+  rates?: RateMeter | undefined;
 }
+
+/** A live connection of this node, as the admin API lists it. */
+export interface LiveConnection {
+  id: string;
+  clientId: string;
+  address: string;
+  connectedAt: number;
+  /** Topics and patterns, as subscribed. */
+  subscriptions: string[];
+  /** Outbound bytes queued for it and not yet taken by the kernel. */
+  queuedBytes: number;
+}
+
+/** A connection of this node opened or closed (the admin event stream). */
+export type ConnectionEvent =
+  | { event: 'open'; id: string; client_id: string; address: string }
+  | { event: 'close'; id: string; client_id: string; address: string; code: number };
 
 const WS_PATHS = new Set(['/ws', '/ws/publish']);
 /**
@@ -90,6 +109,7 @@ export class Gateway {
   };
   /** Each connection's frames of a turn go out as one socket write (ws.writeDelayMs: adaptive delay). */
   readonly #coalescer: Coalescer;
+  readonly #watchers = new Set<(e: ConnectionEvent) => void>();
   #heartbeat: NodeJS.Timeout | undefined;
   #positionCheck: NodeJS.Timeout | undefined;
   #closing = false;
@@ -108,17 +128,23 @@ export class Gateway {
       now: () => deps.clock.now(),
     });
     const cluster = deps.config.broker.type !== 'memory';
-    this.hub = new Hub((n) => deps.metrics.messagesOut.inc(n), {
-      interest: (t) => {
-        deps.broker.interest(t);
-        // The broker's subscription takes a moment: what was published meanwhile is read from History.
-        if (cluster && !isWildcard(t)) for (const ms of CHECK_AFTER_INTEREST_MS) setTimeout(() => this.positions.check(t), ms).unref();
+    this.hub = new Hub(
+      (n) => {
+        deps.metrics.messagesOut.inc(n);
+        deps.rates?.delivered(n);
       },
-      disinterest: (t) => {
-        deps.broker.disinterest(t);
-        this.positions.forget(t);
+      {
+        interest: (t) => {
+          deps.broker.interest(t);
+          // The broker's subscription takes a moment: what was published meanwhile is read from History.
+          if (cluster && !isWildcard(t)) for (const ms of CHECK_AFTER_INTEREST_MS) setTimeout(() => this.positions.check(t), ms).unref();
+        },
+        disinterest: (t) => {
+          deps.broker.disinterest(t);
+          this.positions.forget(t);
+        },
       },
-    });
+    );
     this.positions = new Positions({
       history: deps.store,
       deliver: (pub) => this.hub.deliver(pub),
@@ -378,6 +404,7 @@ export class Gateway {
       clientId: check.client.id,
       tokenHash: check.token.hash,
       remoteAddress: ip,
+      connectedAt: rec.connectedAt,
       subscribeAcl: check.client.subscribe,
       publishAcl: check.client.publish,
       presenceAcl: check.client.presence ?? [],
@@ -394,6 +421,8 @@ export class Gateway {
     if (!set) this.#byClient.set(peer.clientId, (set = new Set()));
     set.add(peer);
     metrics.connections.inc();
+    this.#d.rates?.connected();
+    if (this.#watchers.size) this.#tell({ event: 'open', id: peer.id, client_id: peer.clientId, address: ip });
 
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       try {
@@ -451,6 +480,7 @@ export class Gateway {
     const set = this.#byClient.get(peer.clientId);
     if (set?.delete(peer) && set.size === 0) this.#byClient.delete(peer.clientId);
     metrics.connections.dec();
+    if (this.#watchers.size) this.#tell({ event: 'close', id: peer.id, client_id: peer.clientId, address: peer.remoteAddress, code });
     // Ordinary comings and goings are debug; a close for any other reason is worth an info line.
     const ordinary = code === CloseCode.normal || code === CloseCode.goingAway || code === 1005;
     log[ordinary ? 'debug' : 'info']({ connection_id: peer.id, client_id: peer.clientId, code }, 'disconnected');
@@ -564,6 +594,62 @@ export class Gateway {
     if (!set) return 0;
     for (const peer of set) peer.close(code, reason);
     return set.size;
+  }
+
+  /** Live connections of a client on this node. */
+  clientConnections(clientId: string): number {
+    return this.#byClient.get(clientId)?.size ?? 0;
+  }
+
+  /**
+   * This node's live connections, oldest first, matching every filter given: `client` (its id),
+   * `address` (its source address), `topic` (a topic or pattern it subscribed to, as subscribed).
+   */
+  liveConnections(
+    filter: { client?: string | undefined; address?: string | undefined; topic?: string | undefined } = {},
+  ): LiveConnection[] {
+    const { client, address, topic } = filter;
+    const peers = client !== undefined ? (this.#byClient.get(client) ?? []) : this.#peers.values();
+    const out: LiveConnection[] = [];
+    for (const p of peers) {
+      if (p.closed || (address !== undefined && p.remoteAddress !== address) || (topic !== undefined && !p.subs.has(topic))) continue;
+      out.push({
+        id: p.id,
+        clientId: p.clientId,
+        address: p.remoteAddress,
+        connectedAt: p.connectedAt,
+        subscriptions: [...p.subs],
+        queuedBytes: p.queuedBytes,
+      });
+    }
+    return out.sort((a, b) => a.connectedAt - b.connectedAt || (a.id < b.id ? -1 : 1));
+  }
+
+  /**
+   * An operator closes a live connection of this node: 4503 (stop), or 4003 (reconnect) with
+   * `reconnect`. False when this node has no such open connection.
+   */
+  kick(connectionId: string, reconnect: boolean): boolean {
+    const peer = this.#peers.get(connectionId);
+    if (!peer?.open) return false;
+    peer.close(reconnect ? CloseCode.kickedReconnect : CloseCode.kicked, 'disconnected by an operator');
+    return true;
+  }
+
+  /** Calls `fn` for every connection opened or closed on this node until the returned function is called. */
+  watchConnections(fn: (e: ConnectionEvent) => void): () => void {
+    this.#watchers.add(fn);
+    return () => void this.#watchers.delete(fn);
+  }
+
+  #tell(e: ConnectionEvent): void {
+    for (const fn of this.#watchers) {
+      try {
+        fn(e);
+      } catch (err) {
+        this.#d.log.error({ err }, 'connection watcher failed');
+      }
+    }
   }
 
   /** Stops accepting, closes every connection with 1001, waits (bounded) for them to go. */

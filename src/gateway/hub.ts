@@ -56,6 +56,11 @@ export class Hub {
     return this.#index.match(topic) !== undefined;
   }
 
+  /** Local connections that get publications of `topic` (through the topic itself or a pattern). */
+  receivers(topic: string): number {
+    return this.#index.match(topic)?.size ?? 0;
+  }
+
   /** Is `topicOrPattern` subscribed as such by a local connection? */
   has(topicOrPattern: string): boolean {
     return this.#refs.has(topicOrPattern);
@@ -92,6 +97,11 @@ export class Hub {
    */
   watchersOf(topicOrPattern: string): ReadonlySet<Peer> | undefined {
     return this.#watchers.get(topicOrPattern);
+  }
+
+  /** Topics and patterns subscribed on this node. */
+  get topicCount(): number {
+    return this.#refs.size;
   }
 
   get subscriptionCount(): number {

@@ -64,6 +64,8 @@ export interface PeerInit {
   clientId: string;
   tokenHash: string;
   remoteAddress: string;
+  /** When it connected (ms since the epoch, the server's clock). */
+  connectedAt: number;
   subscribeAcl: readonly string[];
   publishAcl: readonly string[];
   /** ACL patterns of topics whose presence it may see. */
@@ -90,6 +92,7 @@ export class Peer implements RequestQueueIo, Flushable {
   readonly clientId: string;
   readonly tokenHash: string;
   readonly remoteAddress: string;
+  readonly connectedAt: number;
   readonly subscribeAcl: readonly string[];
   readonly publishAcl: readonly string[];
   readonly presenceAcl: readonly string[];
@@ -132,6 +135,7 @@ export class Peer implements RequestQueueIo, Flushable {
     this.clientId = init.clientId;
     this.tokenHash = init.tokenHash;
     this.remoteAddress = init.remoteAddress;
+    this.connectedAt = init.connectedAt;
     this.subscribeAcl = init.subscribeAcl;
     this.publishAcl = init.publishAcl;
     this.presenceAcl = init.presenceAcl;

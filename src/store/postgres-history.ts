@@ -284,6 +284,15 @@ export class PostgresHistory implements History {
     return out;
   }
 
+  async listTopics(after: string, limit: number): Promise<{ topic: string; offset: number; epoch: string }[]> {
+    // COLLATE "C": code-unit order, as the cursor compares (the database's collation may not).
+    const rows = await this.#db.query<{ topic: string; last_offset: number; epoch: string }>(
+      `SELECT topic, last_offset, epoch FROM ${this.#db.t('topics')} WHERE topic COLLATE "C" > $1 ORDER BY topic COLLATE "C" LIMIT $2`,
+      [after, Math.min(limit, 1000)],
+    );
+    return rows.map((r) => ({ topic: r.topic, offset: Number(r.last_offset), epoch: r.epoch }));
+  }
+
   /** Messages older than this (ms) are past the TTL: never replayed, even before trim() deletes them. */
   #oldestKept(): number {
     return this.#clock.now() - this.#limits.ttlS * 1000;

@@ -152,6 +152,10 @@ export class PostgresStore implements Store {
     return this.#h.latest(topics);
   }
 
+  async listTopics(after: string, limit: number): Promise<{ topic: string; offset: number; epoch: string }[]> {
+    return this.#h.listTopics(after, limit);
+  }
+
   async topicState(topic: string): Promise<TopicState> {
     return this.#h.topicState(topic);
   }

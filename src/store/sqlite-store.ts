@@ -562,6 +562,13 @@ export class SqliteStore implements Store {
     return out;
   }
 
+  async listTopics(after: string, limit: number): Promise<{ topic: string; offset: number; epoch: string }[]> {
+    const rows = this.#d
+      .prepare('SELECT topic, last_offset, epoch FROM topics WHERE topic > ? ORDER BY topic LIMIT ?')
+      .all(after, Math.min(limit, 1000)) as { topic: string; last_offset: number; epoch: string }[];
+    return rows.map((r) => ({ topic: r.topic, offset: this.#syncedTo.get(r.topic) ?? r.last_offset, epoch: r.epoch }));
+  }
+
   /** Messages older than this (ms) are past the TTL: never replayed, even before trim() deletes them. */
   #oldestKept(): number {
     return (this.#opts.clock ?? systemClock).now() - this.#opts.history.ttlS * 1000;

@@ -228,6 +228,12 @@ export interface History {
    * publication the broker lost is recovered even when nothing follows it. At most 1,000 topics.
    */
   latest(topics: readonly string[]): Promise<Map<string, { offset: number; epoch: string }>>;
+  /**
+   * Topics that have had a message, by name (code-unit order), those after `after` (exclusive; '' for
+   * the first page), at most `limit` (≤ 1,000), with their latest offset and epoch: the admin API's
+   * topic list, paged.
+   */
+  listTopics(after: string, limit: number): Promise<{ topic: string; offset: number; epoch: string }[]>;
 }
 
 /** One backend providing both roles. */

@@ -48,7 +48,7 @@ describe('protocol.ts against docs/websocket.md', () => {
     }
     // Undocumented: 4500–4999 stop, anything else reconnects.
     expect(closeAction(4999)).toBe('stop');
-    expect(closeAction(4003)).toBe('reconnect');
+    expect(closeAction(4004)).toBe('reconnect');
   });
 
   it('every close code the server sends is in the table', () => {

@@ -92,6 +92,24 @@ for (const impl of implementations) {
       await again.close();
     });
 
+    it('listTopics: topics with a message, in code-unit order, paged by name', async () => {
+      const s = await open();
+      // Mixed case, '-' and '_': a natural-language collation would order these differently.
+      const names = ['b-x', 'B', 'a', 'a_b', 'a-b', 'a.b', 'z'];
+      for (const [i, topic] of names.entries()) await s.append({ topic, kind: 'json', payload: json(i), ts: 10 + i });
+      await s.append({ topic: 'a', kind: 'json', payload: json('again'), ts: 20 });
+      const epoch = (await s.topicState('a')).epoch;
+      const sorted = [...names].sort();
+      const all = await s.listTopics('', 100);
+      expect(all.map((t) => t.topic)).toEqual(sorted);
+      expect(all.find((t) => t.topic === 'a')).toEqual({ topic: 'a', offset: 2, epoch });
+      const first = await s.listTopics('', 3);
+      const rest = await s.listTopics(first.at(-1)!.topic, 100);
+      expect([...first, ...rest].map((t) => t.topic)).toEqual(sorted);
+      expect(await s.listTopics('z', 10)).toEqual([]);
+      await s.close();
+    });
+
     it('append: appends of later turns queue behind a commit in progress, still in call order', async () => {
       const s = await open();
       const order: number[] = [];

@@ -35,6 +35,7 @@ export const CLOSE_CODES = {
   1013: { name: 'try again later', action: 'reconnect' },
   4001: { name: 'slow consumer', action: 'reconnect' },
   4002: { name: 'request rate exceeded', action: 'reconnect' },
+  4003: { name: 'reconnect requested', action: 'reconnect' },
   4010: { name: 'duplicate connection (refusal)', action: 'reconnect' },
   4011: { name: 'rate limited (refusal)', action: 'reconnect' },
   4012: { name: 'connection limit (refusal)', action: 'reconnect' },
@@ -42,6 +43,7 @@ export const CLOSE_CODES = {
   4500: { name: 'revoked', action: 'stop' },
   4501: { name: 'not allowed', action: 'stop' },
   4502: { name: 'replaced', action: 'stop' },
+  4503: { name: 'disconnected by an operator', action: 'stop' },
   4511: { name: 'unauthorized (refusal)', action: 'register' },
   4513: { name: 'origin not allowed (refusal)', action: 'stop' },
 } as const satisfies Record<number, { name: string; action: CloseAction }>;
@@ -55,9 +57,13 @@ export const CloseCode = {
   tryAgainLater: 1013,
   slowConsumer: 4001,
   requestRate: 4002,
+  /** An operator closed the connection and lets it reconnect (`DELETE /admin/api/connections/<id>?reconnect=true`). */
+  kickedReconnect: 4003,
   revoked: 4500,
   notAllowed: 4501,
   replaced: 4502,
+  /** An operator closed the connection (`DELETE /admin/api/connections/<id>`): do not reconnect automatically. */
+  kicked: 4503,
 } as const;
 
 /**
@@ -125,6 +131,7 @@ export const ERROR_CODES = [
   'headers_too_large',
   'request_timeout',
   'expectation_failed',
+  'self_revocation',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
