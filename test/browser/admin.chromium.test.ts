@@ -95,7 +95,10 @@ describe.skipIf(missing !== '')('the admin dashboard in Chromium', () => {
       `import { existsSync } from 'node:fs'; export default (r) => { if (existsSync(${JSON.stringify(brokenFlag)})) throw new Error('enrichment service down'); return r; };`,
     );
     h = await startServer(
-      { connectors: [{ name: 'shop', type: 'webhook', topic: 'orders.{{region}}', secret: SECRET, pipeline: [{ module: mod }] }] },
+      {
+        alerts: { groupWaitS: 1 },
+        connectors: [{ name: 'shop', type: 'webhook', topic: 'orders.{{region}}', secret: SECRET, pipeline: [{ module: mod }] }],
+      },
       { adminPageDir: pageDir },
     );
     adminKey = await h.createKey('ops', 'admin');
@@ -270,6 +273,12 @@ describe.skipIf(missing !== '')('the admin dashboard in Chromium', () => {
     expect(await dead.locator('td[data-col="reason"]').textContent()).toContain('enrichment service down');
     expect(await page.locator('#connectors tbody tr[data-key="shop"] td[data-col="type"]').textContent()).toBe('webhook');
 
+    // The connector's failure is alerted, and the alert shows (as soon as the overview counts it).
+    const alert = page.locator('#alerts tbody tr[data-key]', { hasText: 'pipeline_error' });
+    await alert.waitFor({ timeout: 6000 });
+    expect(await alert.locator('td[data-col="sent"]').textContent()).toBe('log: sent');
+    await expect.poll(() => page.locator('#s-alerts').textContent()).toBe('1');
+
     unlinkSync(brokenFlag); // the cause is fixed
     await dead.getByRole('button', { name: /^Retry dead letter / }).click();
     expect(await ws.next('message', 5000)).toMatchObject({ topic: 'orders.us', data: { id: 8, region: 'us' } });
@@ -329,6 +338,46 @@ describe.skipIf(missing !== '')('the admin dashboard in Chromium', () => {
     expect(await p.evaluate(() => sessionStorage.getItem('hubcast.adminKey'))).toBeNull();
     await p.close();
   });
+
+  it('without the event stream it polls every 2 s (connections still show), and goes back to the stream when it can', async () => {
+    const errorsBefore = consoleErrors.length;
+    const p = await context.newPage();
+    await p.route('**/admin/api/stream', (r) => r.abort());
+    await p.goto(`${h.base}/admin`);
+    await p.getByLabel('Admin key').fill(adminKey);
+    await p.getByLabel('Admin key').press('Enter');
+    await p.locator('#live[data-mode="polling"]').waitFor({ timeout: 5000 });
+    expect(await p.locator('#live').textContent()).toMatch(/^polling every 2 s/);
+    const { clientId, ws } = await consumer('polled');
+    await p.locator(`#connections tbody tr[data-client="${clientId}"]`).waitFor({ timeout: 2500 });
+    await expect.poll(() => p.locator('#s-connections').textContent(), { timeout: 2500 }).toBe('1');
+    // The stream works again: the page takes it up at its next try (10 s of polling at most).
+    await p.unroute('**/admin/api/stream');
+    await p.locator('#live[data-mode="stream"]').waitFor({ timeout: 15_000 });
+    ws.ws.close();
+    await p.locator(`#connections tbody tr[data-client="${clientId}"]`).waitFor({ state: 'detached', timeout: 2000 });
+    await p.close();
+    // The aborted streams were logged by the browser: expected here, and only those.
+    const logged = consoleErrors.splice(errorsBefore);
+    expect(logged.filter((e) => e !== 'Failed to load resource: net::ERR_FAILED')).toEqual([]);
+  }, 30_000);
+
+  it('a key revoked while signed in: the page goes back to the sign-in form and says why', async () => {
+    const other = await h.createKey('short-lived', 'admin');
+    const p = await context.newPage();
+    await p.goto(`${h.base}/admin`);
+    await p.getByLabel('Admin key').fill(other);
+    await p.getByLabel('Admin key').press('Enter');
+    await p.locator('#live[data-mode="stream"]').waitFor({ timeout: 5000 });
+    const keys = await h.fetchJson('/admin/api/keys', { headers: { authorization: `Bearer ${adminKey}` } });
+    const id = (keys.body.keys as { id: string; name: string }[]).find((k) => k.name === 'short-lived')!.id;
+    const revoked = await h.fetchJson(`/admin/api/keys/${id}`, { method: 'DELETE', headers: { authorization: `Bearer ${adminKey}` } });
+    expect(revoked.status).toBe(200);
+    await p.locator('#signin').waitFor({ timeout: 8000 });
+    expect(await p.locator('#signin-error').textContent()).toMatch(/^Signed out: the key is no longer accepted/);
+    expect(await p.evaluate(() => sessionStorage.getItem('hubcast.adminKey'))).toBeNull();
+    await p.close();
+  }, 20_000);
 
   it('on a phone: one column, no sideways scrolling, tables as labelled cards', async () => {
     const phone = await context.newPage();

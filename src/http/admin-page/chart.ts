@@ -29,6 +29,8 @@ export class LiveChart {
       {
         width: this.#width(),
         height: HEIGHT,
+        // Room on the right for the last time label (centred on the newest sample).
+        padding: [8, 36, 0, 0],
         scales: {
           // At least the last minute, so that the first samples do not spread over the whole width.
           x: { time: true, range: (_u, min, max) => [Math.min(min, max - 60), max] },

@@ -70,6 +70,8 @@ class Session {
   #refreshConnections: ReturnType<typeof setTimeout> | undefined;
   #busy = new Set<string>();
   #creating = false;
+  /** The overview's alert and topic counts last seen. */
+  #seen: string | undefined;
 
   constructor(key: string, charts: { conn: LiveChart; rate: LiveChart }) {
     this.api = new Api(key);
@@ -184,6 +186,10 @@ class Session {
     set('s-alerts', String(o.alerts.recent), o.alerts.recent === 0);
     $('node').textContent = `node ${o.node.id} · v${o.node.version} · up ${fmtUptime(o.node.uptime_s)}`;
     $('nodes').textContent = o.nodes.length > 1 ? `Nodes: ${o.nodes.map((n) => `${n.id} (${n.connections} connections)`).join(', ')}` : '';
+    // A new alert or topic shows at once rather than at the next refresh of the lists.
+    const seen = `${o.alerts.recent}/${o.topics}`;
+    if (this.#seen !== undefined && seen !== this.#seen) void Promise.all([this.refreshAlerts(), this.refreshTopics()]);
+    this.#seen = seen;
     const now = Date.now();
     this.#charts.conn.push(now, [o.connections, o.subscriptions]);
     this.#charts.rate.push(now, [o.rates.published_per_s, o.rates.delivered_per_s]);
