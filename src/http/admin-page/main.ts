@@ -100,9 +100,14 @@ class Session {
     try {
       return await this.api.call<T>(method, path, body, this.signal);
     } catch (err) {
-      if (err instanceof ApiError && err.status === 401) signOut(`Signed out: the key is no longer accepted. ${explain(err)}`);
+      if (err instanceof ApiError && err.status === 401) this.#refused(err);
       throw err;
     }
+  }
+
+  /** The key was refused: back to the sign-in form (unless this session already ended, a late answer). */
+  #refused(err: ApiError): void {
+    if (session === this) signOut(`Signed out: the key is no longer accepted. ${explain(err)}`);
   }
 
   // --- live: the event stream, or polling while it is unavailable -------------------------------
@@ -116,7 +121,7 @@ class Session {
           () => setMode('stream', 'live'),
         );
       } catch (err) {
-        if (err instanceof ApiError && err.status === 401) return signOut(`Signed out: the key is no longer accepted. ${explain(err)}`);
+        if (err instanceof ApiError && err.status === 401) return this.#refused(err);
         setMode('polling', `polling every ${POLL_MS / 1000} s: ${explain(err)}`);
       }
       if (this.signal.aborted) return;
