@@ -21,6 +21,7 @@ import { cachedProbe, healthRoutes } from './http/health.ts';
 import { hookRoutes } from './http/hooks.ts';
 import { openApiRoute } from './http/openapi/index.ts';
 import { adminRoutes } from './http/admin/index.ts';
+import { adminPageRoutes } from './http/admin-page.ts';
 import { ConnectorRuntime } from './connectors/runtime.ts';
 import { readTlsFiles } from './http/tls.ts';
 import { createLogger, type Logger } from './logger.ts';
@@ -47,6 +48,8 @@ export interface ServerOptions {
   changePollMs?: number;
   /** The browser bundle served at GET /client.js (tests; default packages/client/dist/hubcast.min.js). */
   clientBundlePath?: string;
+  /** The built admin dashboard served at GET /admin (tests; default dist/admin-page). */
+  adminPageDir?: string;
 }
 
 export interface HubcastServer {
@@ -257,6 +260,8 @@ export function createServer(input: ConfigInput | Config = {}, options: ServerOp
     nodeId,
     log: log.child({ component: 'admin' }),
   });
+  // The dashboard: its page and assets hold no secret, so admin.allow alone guards them (docs/admin.md).
+  adminPageRoutes(adminApp, { allow: config.admin.allow, ...(options.adminPageDir ? { dir: options.adminPageDir } : {}) });
   // Slow senders: complete headers within headersTimeoutMs (checked every half of it), whole requests within 30 s.
   const headersMs = config.limits.headersTimeoutMs;
   for (const a of new Set([app, adminApp]))

@@ -233,7 +233,7 @@ export const configSchema = z
         allow: cidrList
           .default(['127.0.0.0/8', '::1/128'])
           .describe(
-            'Source addresses (CIDR) allowed to use the admin routes (/admin/api/…, GET /connectors, presence), with an admin-scope key.',
+            'Source addresses (CIDR) allowed to use the admin routes (/admin/api/…, GET /connectors, presence), with an admin-scope key, and to load the /admin dashboard (no key: it asks for one).',
           ),
         listen: z
           .object({
@@ -242,7 +242,7 @@ export const configSchema = z
               .nullable()
               .default(null)
               .describe(
-                'Serve the admin routes (/admin/api/…, GET /connectors, GET /topics/<topic>/presence) on this port only, and 404 on the main one (null: on the main port; 0: any free port).',
+                'Serve the admin routes (/admin/api/…, the /admin dashboard, GET /connectors, GET /topics/<topic>/presence) on this port only, and 404 on the main one (null: on the main port; 0: any free port).',
               ),
           })
           .strict()

@@ -528,6 +528,8 @@ describe('GET /openapi.json and the running server', () => {
       ['/demo', '/demo'],
       ['/demo/demo.js', '/demo/demo.js'],
       ['/demo/demo.css', '/demo/demo.css'],
+      ['/admin', '/admin'],
+      ['/admin/assets/{file}', '/admin/assets/icon.svg'],
     ] as const) {
       const r = await fetch(h.base + url);
       // The browser bundle may not be built in this checkout (503, documented too).

@@ -89,7 +89,14 @@ export interface Harness {
  */
 export async function startServer(
   config: ConfigInput = {},
-  opts: { clock?: Clock; dataDir?: string; wrapStore?: (store: Store) => Store; wrapPresence?: (p: Presence) => Presence } = {},
+  opts: {
+    clock?: Clock;
+    dataDir?: string;
+    wrapStore?: (store: Store) => Store;
+    wrapPresence?: (p: Presence) => Presence;
+    /** The built admin dashboard to serve (default dist/admin-page). */
+    adminPageDir?: string;
+  } = {},
 ): Promise<Harness> {
   const dataDir = opts.dataDir ?? tempDir();
   let text = '';
@@ -111,6 +118,7 @@ export async function startServer(
       logger,
       changePollMs: 100,
       ...(opts.clock ? { clock: opts.clock } : {}),
+      ...(opts.adminPageDir ? { adminPageDir: opts.adminPageDir } : {}),
       backend: {
         store: opts.wrapStore ? opts.wrapStore(backend.store) : backend.store,
         presence: opts.wrapPresence ? opts.wrapPresence(backend.presence) : backend.presence,

@@ -6,6 +6,7 @@ import { adminApi } from './admin.ts';
 import { batchApi } from './batch.ts';
 import type { ApiPart, Obj, PathItem } from './common.ts';
 import { coreApi } from './core.ts';
+import { dashboardApi } from './dashboard.ts';
 
 /**
  * The OpenAPI 3.1 document of Hubcast's HTTP API, served at GET /openapi.json so that other languages
@@ -14,7 +15,7 @@ import { coreApi } from './core.ts';
  * and answers. Error codes come from the registry (src/core/errors.ts), never copied.
  */
 
-const PARTS: ApiPart[] = [coreApi, batchApi, adminApi];
+const PARTS: ApiPart[] = [coreApi, batchApi, adminApi, dashboardApi];
 
 function version(): string {
   return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
