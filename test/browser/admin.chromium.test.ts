@@ -292,6 +292,8 @@ describe.skipIf(missing !== '')('the admin dashboard in Chromium', () => {
   it('works from the keyboard alone: sign in, create a client, close the dialog; every control has a name', async () => {
     const p = await context.newPage(); // a new tab: nothing in its session storage
     await p.goto(`${h.base}/admin`);
+    // The page's script puts the focus on the key field once it has loaded: type only then.
+    await p.waitForFunction(() => document.activeElement?.id === 'key', undefined, { timeout: 5000 });
     await p.keyboard.type(adminKey);
     await p.keyboard.press('Enter');
     await p.locator('#live[data-mode="stream"]').waitFor({ timeout: 5000 });
