@@ -160,6 +160,7 @@ export async function run(ctx: ScenarioContext): Promise<ScenarioResult> {
       for (const c of cs) {
         const tag = tagOf(n, c);
         const label = labelOf(n, c);
+        const burst = c === Math.max(...cs);
         const o = outcomes.get(x.name)?.get(tag);
         const r = o?.result;
         const d = r ? deliveriesPerS(r) : null;
@@ -222,7 +223,8 @@ export async function run(ctx: ScenarioContext): Promise<ScenarioResult> {
               value: sioRatio,
               unit: '×',
               ...(sio ? { note: `Socket.IO ${formatNumber(sio)}/s` } : { note: 'Socket.IO not measured' }),
-              target: perf(ctx, `≥ ${SOCKETIO_RATIO}×`, sioRatio === null ? null : sioRatio >= SOCKETIO_RATIO),
+              // Issue 5's burst targets are judged at the highest level (publishing as fast as taken).
+              ...(burst ? { target: perf(ctx, `≥ ${SOCKETIO_RATIO}×`, sioRatio === null ? null : sioRatio >= SOCKETIO_RATIO) } : {}),
             });
             if (n === Math.max(...ns)) {
               const others = contenders.filter((y) => !y.name.startsWith('hubcast')).map((y) => ({ c: y, v: rate(y.name, n, c) }));
@@ -234,7 +236,7 @@ export async function run(ctx: ScenarioContext): Promise<ScenarioResult> {
                 value: lead,
                 unit: '×',
                 note: best ? `best: ${best.c.label} ${formatNumber(best.v!)}/s` : 'no other contender measured',
-                target: perf(ctx, '> 1× (ahead of every contender)', lead === null ? null : lead > 1),
+                ...(burst ? { target: perf(ctx, '> 1× (ahead of every contender)', lead === null ? null : lead > 1) } : {}),
               });
             }
           }
@@ -267,7 +269,8 @@ export async function run(ctx: ScenarioContext): Promise<ScenarioResult> {
         `Published as fast as taken: at most ${WINDOW} messages per subscriber outstanding; publishing capped at ${plan.maxMs / 1000} s.`,
       `Publisher concurrency (issue 12): the publishes the publisher keeps unanswered — ${cs.join(', ')} (figures labelled “c in flight”), each level a fresh run of every contender. ` +
         'HTTP-published contenders (Hubcast’s POST /entity, the bare servers’ POST /publish) count a publish in flight until its answer; ' +
-        'NATS and MQTT publishes are only written, never answered, so no level bounds them: one run per N stands for every level (the strongest figure they have).',
+        'NATS and MQTT publishes are only written, never answered, so no level bounds them: one run per N stands for every level (the strongest figure they have). ' +
+        `Issue 12's targets (CPU per delivery against the coalescing server, deliveries/s against NATS-ws) are judged at every level; issue 5's burst targets (≥ ${SOCKETIO_RATIO}× Socket.IO, ahead of every contender) at the highest level (${Math.max(...cs)} in flight), the burst they were set for, and shown at the others.`,
       'Deliveries/s = deliveries in the window ÷ (last delivery − first publish). Server CPU per delivery = the server’s utime + stime ' +
         '(/proc/<pid>/stat, read by the load generator at the window’s bounds) ÷ deliveries. Ratios in the side-by-side table are to Hubcast.',
       'Load: one load-generator process pinned to CPU 1 holds every subscriber and the publisher, all on the same lean WebSocket client ' +
