@@ -1,16 +1,7 @@
 /** The admin API's answers, as far as the dashboard reads them (docs/http-api.md#admin-api, GET /openapi.json). */
 
-export interface Overview {
-  node: { id: string; version: string; started_at: string | null; uptime_s: number };
-  nodes: { id: string; connections: number }[];
-  connections: number;
-  subscriptions: number;
-  topics: number;
-  rates: { published_per_s: number; delivered_per_s: number; connects_per_s: number };
-  store: { type: string; ok: boolean };
-  broker: { type: string; ok: boolean };
-  alerts: { recent: number; open?: number };
-}
+export type { Overview } from '../admin/overview.ts';
+export type { ConnectionView as Connection } from '../admin/connections.ts';
 
 export interface Client {
   id: string;
@@ -20,17 +11,6 @@ export interface Client {
   created_at: string;
   revoked_at: string | null;
   connections: number;
-}
-
-export interface Connection {
-  id: string;
-  client_id: string;
-  node: string;
-  address: string;
-  connected_at: string;
-  /** Null for a connection on another node of a cluster. */
-  subscriptions: string[] | null;
-  queued_bytes: number | null;
 }
 
 export interface Topic {

@@ -19,7 +19,8 @@ export interface ConnectionRouteDeps {
   audit: AuditLog;
 }
 
-interface Row {
+/** A connection as the API lists it. */
+export interface ConnectionView {
   id: string;
   client_id: string;
   node: string;
@@ -29,6 +30,9 @@ interface Row {
   subscriptions: string[] | null;
   /** Outbound bytes queued; null for another node's connection. */
   queued_bytes: number | null;
+}
+
+interface Row extends ConnectionView {
   /** Sort key (not sent). */
   at: number;
 }
